@@ -13,8 +13,8 @@
 void sl_assert_fail(const char *expr, const char *file, int line, const char *func)
 {
 	char buf[512];
-	int n = snprintf(buf, sizeof(buf), "sluice: assertion failed: %s (%s:%d, %s)\n", expr,
-			 file, line, func);
+	int n = snprintf(buf, sizeof(buf), "sluice: assertion failed: %s (%s:%d, %s)\n", expr, file,
+			 line, func);
 	if (n > 0) {
 		size_t len = (size_t)n < sizeof(buf) ? (size_t)n : sizeof(buf) - 1;
 		ssize_t w = write(STDERR_FILENO, buf, len);

@@ -31,18 +31,18 @@
 #include <sluice/error.h>
 
 enum key_type {
-	T_STR,      /* printable text, may be empty */
-	T_PATH,     /* printable text, not empty */
+	T_STR,  /* printable text, may be empty */
+	T_PATH, /* printable text, not empty */
 	T_BOOL,
-	T_U32,      /* decimal, within [min, max] */
-	T_LEVEL,    /* log level */
-	T_SUBSYS,   /* "name=level,..." */
+	T_U32,    /* decimal, within [min, max] */
+	T_LEVEL,  /* log level */
+	T_SUBSYS, /* "name=level,..." */
 	T_HOSTPORT,
-	T_IPV4,     /* A.B.C.D or empty */
-	T_CPULIST,  /* "auto" or "0-1,3" */
-	T_HUGE,     /* auto | on | off */
-	T_VDEV,     /* list: one DPDK vdev spec per line */
-	T_PCI,      /* list: one PCI address per line */
+	T_IPV4,    /* A.B.C.D or empty */
+	T_CPULIST, /* "auto" or "0-1,3" */
+	T_HUGE,    /* auto | on | off */
+	T_VDEV,    /* list: one DPDK vdev spec per line */
+	T_PCI,     /* list: one PCI address per line */
 };
 
 struct key {
@@ -56,55 +56,55 @@ struct key {
 	const char *doc;
 };
 
-#define F(field) offsetof(struct sl_config, field), sizeof(((struct sl_config *)0)->field)
+#define F(field)  offsetof(struct sl_config, field), sizeof(((struct sl_config *)0)->field)
 #define FL(field) offsetof(struct sl_config, field), sizeof(((struct sl_config *)0)->field[0])
 
 /* Grouped by section, in the order sl_config_format writes them. */
 static const struct key keys[] = {
-	{"daemon", "data_dir", T_PATH, F(data_dir), 0, 0, "./var",
-	 "Directory for segment files, metadata and the pid/lock file\n"
-	 "(created if missing; one daemon per directory)."},
-	{"daemon", "log_level", T_LEVEL, F(log_level), 0, 0, "info",
-	 "Default log level: error, warn, info or debug."},
-	{"daemon", "log_subsystems", T_SUBSYS, F(log_subsystems), 0, 0, "",
-	 "Per-subsystem log levels overriding log_level, e.g. dpdk=debug,storage=warn."},
-	{"daemon", "shutdown_timeout_ms", T_U32, F(shutdown_timeout_ms), 100, 600000, "10000",
-	 "How long SIGTERM/SIGINT wait for each thread to flush and stop\n"
-	 "before the daemon gives up and exits 1."},
-	{"api", "listen", T_HOSTPORT, F(api_listen), 0, 0, "127.0.0.1:4567",
-	 "Kinesis API (HTTP/1.1 and h2c), /metrics and the dashboard."},
-	{"ingest", "listen", T_HOSTPORT, F(ingest_listen), 0, 0, "127.0.0.1:7400",
-	 "SLW1 ingest on the host's kernel stack: UDP and TCP on this address\n"
-	 "(the DPDK dataplane listens on dpdk.ip instead)."},
-	{"dpdk", "enabled", T_BOOL, F(dpdk_enabled), 0, 0, "true",
-	 "Start the DPDK EAL. When it cannot start, the daemon says why in one\n"
-	 "line and carries on with the kernel backend."},
-	{"dpdk", "vdev", T_VDEV, FL(dpdk_vdev), 0, 0, "",
-	 "A virtual port, repeatable: net_af_packet0,iface=veth0 / net_memif0 /\n"
-	 "net_pcap0,rx_pcap=f.pcap / net_tap0 / net_null0. Empty: none."},
-	{"dpdk", "pci", T_PCI, FL(dpdk_pci), 0, 0, "",
-	 "A PCI NIC to use (bound to vfio-pci), repeatable, e.g. 0000:3b:00.0.\n"
-	 "Empty: no PCI device is probed (--no-pci)."},
-	{"dpdk", "ip", T_IPV4, F(dpdk_ip), 0, 0, "",
-	 "The appliance's IPv4 address on its DPDK ports: it answers ARP and\n"
-	 "ping for it and takes SLW1 on UDP port 7400. Required with ports."},
-	{"dpdk", "lcores", T_CPULIST, F(dpdk_lcores), 0, 0, "auto",
-	 "CPUs for EAL: the first is the main lcore (control, writers), the\n"
-	 "others poll RX queues. auto: every CPU this process may run on."},
-	{"dpdk", "file_prefix", T_STR, F(dpdk_file_prefix), 0, 0, "",
-	 "EAL --file-prefix, so several instances can run side by side.\n"
-	 "Empty: sluice-<pid>."},
-	{"dpdk", "huge", T_HUGE, F(dpdk_huge), 0, 0, "auto",
-	 "Hugepages: on (required), off (--no-huge), or auto (used when\n"
-	 "hugetlbfs is mounted and has free pages)."},
-	{"dpdk", "memory_mb", T_U32, F(dpdk_memory_mb), 64, 65536, "512",
-	 "Memory EAL reserves for mempools and rings (-m)."},
-	{"dpdk", "in_memory", T_BOOL, F(dpdk_in_memory), 0, 0, "true",
-	 "EAL --in-memory: no runtime files under /var/run/dpdk."},
-	{"dpdk", "eal_args", T_STR, F(dpdk_eal_args), 0, 0, "",
-	 "Extra EAL arguments, space-separated, appended last (expert use)."},
-	{"storage", "writers", T_U32, F(storage_writers), 1, 64, "1",
-	 "Shard writer threads; each shard is owned by exactly one."},
+    {"daemon", "data_dir", T_PATH, F(data_dir), 0, 0, "./var",
+     "Directory for segment files, metadata and the pid/lock file\n"
+     "(created if missing; one daemon per directory)."},
+    {"daemon", "log_level", T_LEVEL, F(log_level), 0, 0, "info",
+     "Default log level: error, warn, info or debug."},
+    {"daemon", "log_subsystems", T_SUBSYS, F(log_subsystems), 0, 0, "",
+     "Per-subsystem log levels overriding log_level, e.g. dpdk=debug,storage=warn."},
+    {"daemon", "shutdown_timeout_ms", T_U32, F(shutdown_timeout_ms), 100, 600000, "10000",
+     "How long SIGTERM/SIGINT wait for each thread to flush and stop\n"
+     "before the daemon gives up and exits 1."},
+    {"api", "listen", T_HOSTPORT, F(api_listen), 0, 0, "127.0.0.1:4567",
+     "Kinesis API (HTTP/1.1 and h2c), /metrics and the dashboard."},
+    {"ingest", "listen", T_HOSTPORT, F(ingest_listen), 0, 0, "127.0.0.1:7400",
+     "SLW1 ingest on the host's kernel stack: UDP and TCP on this address\n"
+     "(the DPDK dataplane listens on dpdk.ip instead)."},
+    {"dpdk", "enabled", T_BOOL, F(dpdk_enabled), 0, 0, "true",
+     "Start the DPDK EAL. When it cannot start, the daemon says why in one\n"
+     "line and carries on with the kernel backend."},
+    {"dpdk", "vdev", T_VDEV, FL(dpdk_vdev), 0, 0, "",
+     "A virtual port, repeatable: net_af_packet0,iface=veth0 / net_memif0 /\n"
+     "net_pcap0,rx_pcap=f.pcap / net_tap0 / net_null0. Empty: none."},
+    {"dpdk", "pci", T_PCI, FL(dpdk_pci), 0, 0, "",
+     "A PCI NIC to use (bound to vfio-pci), repeatable, e.g. 0000:3b:00.0.\n"
+     "Empty: no PCI device is probed (--no-pci)."},
+    {"dpdk", "ip", T_IPV4, F(dpdk_ip), 0, 0, "",
+     "The appliance's IPv4 address on its DPDK ports: it answers ARP and\n"
+     "ping for it and takes SLW1 on UDP port 7400. Required with ports."},
+    {"dpdk", "lcores", T_CPULIST, F(dpdk_lcores), 0, 0, "auto",
+     "CPUs for EAL: the first is the main lcore (control, writers), the\n"
+     "others poll RX queues. auto: every CPU this process may run on."},
+    {"dpdk", "file_prefix", T_STR, F(dpdk_file_prefix), 0, 0, "",
+     "EAL --file-prefix, so several instances can run side by side.\n"
+     "Empty: sluice-<pid>."},
+    {"dpdk", "huge", T_HUGE, F(dpdk_huge), 0, 0, "auto",
+     "Hugepages: on (required), off (--no-huge), or auto (used when\n"
+     "hugetlbfs is mounted and has free pages)."},
+    {"dpdk", "memory_mb", T_U32, F(dpdk_memory_mb), 64, 65536, "512",
+     "Memory EAL reserves for mempools and rings (-m)."},
+    {"dpdk", "in_memory", T_BOOL, F(dpdk_in_memory), 0, 0, "true",
+     "EAL --in-memory: no runtime files under /var/run/dpdk."},
+    {"dpdk", "eal_args", T_STR, F(dpdk_eal_args), 0, 0, "",
+     "Extra EAL arguments, space-separated, appended last (expert use)."},
+    {"storage", "writers", T_U32, F(storage_writers), 1, 64, "1",
+     "Shard writer threads; each shard is owned by exactly one."},
 };
 
 SL_STATIC_ASSERT(SL_ARRAY_SIZE(keys) <= sizeof(((struct sl_config *)0)->src));
@@ -130,8 +130,8 @@ static int set_error(struct sl_config_error *err, const char *where, const struc
 {
 	char q[ERR_VALUE_MAX + 4];
 	quote_value(value, q);
-	snprintf(err->msg, sizeof(err->msg), "%s: %s.%s = '%s': %s", where, k->section,
-		 k->name, q, reason);
+	snprintf(err->msg, sizeof(err->msg), "%s: %s.%s = '%s': %s", where, k->section, k->name, q,
+		 reason);
 	return -EINVAL;
 }
 
@@ -203,7 +203,8 @@ static const char *check_text(const struct key *k, const char *v, size_t size, b
 	if (len == 0 && !empty_ok)
 		return "must not be empty";
 	if (len >= size || len > fit) {
-		snprintf(reason, sizeof(reason), "longer than %zu bytes", fit < size ? fit : size - 1);
+		snprintf(reason, sizeof(reason), "longer than %zu bytes",
+			 fit < size ? fit : size - 1);
 		return reason;
 	}
 	if (len > 0 && (isspace((unsigned char)v[0]) || isspace((unsigned char)v[len - 1])))
@@ -444,8 +445,8 @@ struct load_ctx {
 	const char *text;
 	size_t len;
 	size_t pos;
-	unsigned line;            /* of the line last handed to libinih */
-	unsigned err_line;        /* 0: no error yet */
+	unsigned line;     /* of the line last handed to libinih */
+	unsigned err_line; /* 0: no error yet */
 	unsigned set_line[SL_ARRAY_SIZE(keys)];
 };
 
@@ -510,8 +511,7 @@ static int handle(void *user, const char *section, const char *name, const char 
 }
 
 /* Bounds on the raw text: no NUL, no overlong line. 0 or -E2BIG/-EINVAL. */
-static int check_raw(const char *text, size_t len, const char *origin,
-		     struct sl_config_error *err)
+static int check_raw(const char *text, size_t len, const char *origin, struct sl_config_error *err)
 {
 	if (len > SL_CONFIG_FILE_MAX) {
 		snprintf(err->msg, sizeof(err->msg), "%s: larger than %u bytes", origin,
@@ -522,7 +522,8 @@ static int check_raw(const char *text, size_t len, const char *origin,
 	size_t line_start = 0;
 	for (size_t i = 0; i <= len; i++) {
 		if (i < len && text[i] == '\0') {
-			snprintf(err->msg, sizeof(err->msg), "%s:%u: holds a NUL byte", origin, line);
+			snprintf(err->msg, sizeof(err->msg), "%s:%u: holds a NUL byte", origin,
+				 line);
 			return -EINVAL;
 		}
 		if (i == len || text[i] == '\n') {
@@ -539,8 +540,8 @@ static int check_raw(const char *text, size_t len, const char *origin,
 	return 0;
 }
 
-int sl_config_load_string(struct sl_config *cfg, const char *text, size_t len,
-			  const char *origin, struct sl_config_error *err)
+int sl_config_load_string(struct sl_config *cfg, const char *text, size_t len, const char *origin,
+			  struct sl_config_error *err)
 {
 	int rc = check_raw(text, len, origin, err);
 	if (rc != 0)
@@ -713,7 +714,8 @@ static void emit_value(struct out *o, const struct sl_config *cfg, const struct 
 		emit(o, "%s = %s\n", k->name, field);
 		return;
 	case T_BOOL:
-		emit(o, "%s = %s\n", k->name, *(const bool *)(const void *)field ? "true" : "false");
+		emit(o, "%s = %s\n", k->name,
+		     *(const bool *)(const void *)field ? "true" : "false");
 		return;
 	case T_U32:
 		emit(o, "%s = %u\n", k->name, *(const uint32_t *)(const void *)field);

@@ -74,8 +74,7 @@ static void build_tables(void)
 /* Little-endian load, byte by byte: any alignment, any host byte order. */
 static inline uint32_t load_le32(const uint8_t *p)
 {
-	return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 |
-	       (uint32_t)p[3] << 24;
+	return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
 }
 
 static uint32_t crc_sw(uint32_t reg, const uint8_t *p, size_t len)
@@ -85,9 +84,9 @@ static uint32_t crc_sw(uint32_t reg, const uint8_t *p, size_t len)
 		uint32_t hi = load_le32(p + 4);
 
 		reg = table[7][lo & 0xffu] ^ table[6][(lo >> 8) & 0xffu] ^
-		      table[5][(lo >> 16) & 0xffu] ^ table[4][lo >> 24] ^
-		      table[3][hi & 0xffu] ^ table[2][(hi >> 8) & 0xffu] ^
-		      table[1][(hi >> 16) & 0xffu] ^ table[0][hi >> 24];
+		      table[5][(lo >> 16) & 0xffu] ^ table[4][lo >> 24] ^ table[3][hi & 0xffu] ^
+		      table[2][(hi >> 8) & 0xffu] ^ table[1][(hi >> 16) & 0xffu] ^
+		      table[0][hi >> 24];
 		p += 8;
 		len -= 8;
 	}
@@ -104,8 +103,7 @@ static uint32_t crc_sw(uint32_t reg, const uint8_t *p, size_t len)
  * One crc32 instruction per eight bytes. memcpy() makes the unaligned load
  * legal C; it compiles to a plain mov.
  */
-__attribute__((target("sse4.2"))) static uint32_t crc_hw(uint32_t reg, const uint8_t *p,
-							  size_t len)
+__attribute__((target("sse4.2"))) static uint32_t crc_hw(uint32_t reg, const uint8_t *p, size_t len)
 {
 	uint64_t reg64 = reg;
 

@@ -18,7 +18,7 @@
 #include <sluice/assert.h>
 #include <sluice/u128.h>
 
-#define POW10_19 10000000000000000000ull /* the largest power of ten in a u64 */
+#define POW10_19     10000000000000000000ull /* the largest power of ten in a u64 */
 #define CHUNK_DIGITS 19
 
 SL_STATIC_ASSERT(SL_U128_DEC_PARSE_MAX >= SL_U128_DEC_MAX);

@@ -72,8 +72,8 @@ static int lock_data_dir(struct sl_daemon *d)
 		ssize_t n = pread(d->lock_fd, other, sizeof(other) - 1, 0);
 		other[n > 0 ? n : 0] = '\0';
 		other[strcspn(other, "\n")] = '\0';
-		SL_ERR(SUBSYS, "data dir %s is in use by another sluiced (pid %s)",
-		       d->cfg.data_dir, other[0] ? other : "unknown");
+		SL_ERR(SUBSYS, "data dir %s is in use by another sluiced (pid %s)", d->cfg.data_dir,
+		       other[0] ? other : "unknown");
 		close(d->lock_fd);
 		d->lock_fd = -1;
 		return -EBUSY;
@@ -156,8 +156,9 @@ static void start_dataplane(struct sl_daemon *d)
 	int rc = sl_eal_start(&d->eal, &d->cfg);
 	if (rc == 0) {
 		if (d->eal.port_count == 0)
-			SL_INFO(SUBSYS, "DPDK up with no ports: SLW1 ingest on the kernel backend "
-					"at %s:%u",
+			SL_INFO(SUBSYS,
+				"DPDK up with no ports: SLW1 ingest on the kernel backend "
+				"at %s:%u",
 				d->cfg.ingest_listen.host, d->cfg.ingest_listen.port);
 		return;
 	}
@@ -219,8 +220,8 @@ static int take_signal(struct sl_daemon *d)
 int sl_daemon_run(struct sl_daemon *d)
 {
 	struct pollfd p[2] = {
-		{.fd = d->signal_fd, .events = POLLIN},
-		{.fd = sl_threads_exit_fd(d->threads), .events = POLLIN},
+	    {.fd = d->signal_fd, .events = POLLIN},
+	    {.fd = sl_threads_exit_fd(d->threads), .events = POLLIN},
 	};
 	for (;;) {
 		int n = poll(p, 2, -1);

@@ -19,11 +19,11 @@
 
 #include "sl_build.h"
 
-#define EXIT_CONFIG 2
+#define EXIT_CONFIG   2
 #define OVERRIDES_MAX 256
 
 struct override {
-	const char *key;   /* "section.key" */
+	const char *key; /* "section.key" */
 	const char *value;
 	char key_buf[96];
 };
@@ -41,31 +41,27 @@ static const struct shortcut {
 	const char *key;
 	const char *fixed_value;
 } shortcuts[] = {
-	{"--data-dir", "daemon.data_dir", NULL},
-	{"--api-listen", "api.listen", NULL},
-	{"--ingest-listen", "ingest.listen", NULL},
-	{"--no-dpdk", "dpdk.enabled", "false"},
-	{"--dpdk-vdev", "dpdk.vdev", NULL},
-	{"--dpdk-ip", "dpdk.ip", NULL},
-	{"--lcores", "dpdk.lcores", NULL},
+    {"--data-dir", "daemon.data_dir", NULL},    {"--api-listen", "api.listen", NULL},
+    {"--ingest-listen", "ingest.listen", NULL}, {"--no-dpdk", "dpdk.enabled", "false"},
+    {"--dpdk-vdev", "dpdk.vdev", NULL},         {"--dpdk-ip", "dpdk.ip", NULL},
+    {"--lcores", "dpdk.lcores", NULL},
 };
 
 static void usage(FILE *out)
 {
-	fprintf(out,
-		"usage: sluiced [--config FILE] [options] [--section.key=value ...]\n"
-		"\n"
-		"  --config FILE          INI configuration (see etc/sluice.conf)\n"
-		"  --section.key=VALUE    override any configuration key\n"
-		"  --data-dir DIR         daemon.data_dir\n"
-		"  --api-listen H:P       api.listen (Kinesis API)\n"
-		"  --ingest-listen H:P    ingest.listen (kernel UDP + TCP ingest)\n"
-		"  --no-dpdk              dpdk.enabled=false\n"
-		"  --dpdk-vdev SPEC       dpdk.vdev (repeatable)\n"
-		"  --dpdk-ip A.B.C.D      dpdk.ip\n"
-		"  --lcores LIST          dpdk.lcores\n"
-		"  --print-config         print the effective configuration and exit\n"
-		"  --version, --help\n");
+	fprintf(out, "usage: sluiced [--config FILE] [options] [--section.key=value ...]\n"
+		     "\n"
+		     "  --config FILE          INI configuration (see etc/sluice.conf)\n"
+		     "  --section.key=VALUE    override any configuration key\n"
+		     "  --data-dir DIR         daemon.data_dir\n"
+		     "  --api-listen H:P       api.listen (Kinesis API)\n"
+		     "  --ingest-listen H:P    ingest.listen (kernel UDP + TCP ingest)\n"
+		     "  --no-dpdk              dpdk.enabled=false\n"
+		     "  --dpdk-vdev SPEC       dpdk.vdev (repeatable)\n"
+		     "  --dpdk-ip A.B.C.D      dpdk.ip\n"
+		     "  --lcores LIST          dpdk.lcores\n"
+		     "  --print-config         print the effective configuration and exit\n"
+		     "  --version, --help\n");
 }
 
 static int add_override(struct cmdline *cl, const char *key, size_t key_len, const char *value)

@@ -242,10 +242,10 @@ static void list_ports(struct sl_eal *eal)
 {
 	uint16_t pid;
 	eal->port_count = 0;
-	RTE_ETH_FOREACH_DEV(pid)
-	{
+	RTE_ETH_FOREACH_DEV (pid) {
 		if (eal->port_count == SL_EAL_PORTS_MAX) {
-			SL_WARN(SUBSYS, "more than %d ports: the rest are ignored", SL_EAL_PORTS_MAX);
+			SL_WARN(SUBSYS, "more than %d ports: the rest are ignored",
+				SL_EAL_PORTS_MAX);
 			break;
 		}
 		struct sl_eal_port *p = &eal->ports[eal->port_count++];
@@ -318,8 +318,8 @@ int sl_eal_start(struct sl_eal *eal, const struct sl_config *cfg)
 		snprintf(eal->why, sizeof(eal->why), "disabled by configuration (dpdk.enabled)");
 		return -ECANCELED;
 	}
-	bool huge = cfg->dpdk_huge == SL_HUGE_ON ||
-		    (cfg->dpdk_huge == SL_HUGE_AUTO && hugepages_ready());
+	bool huge =
+	    cfg->dpdk_huge == SL_HUGE_ON || (cfg->dpdk_huge == SL_HUGE_AUTO && hugepages_ready());
 	int rc = sl_eal_build_args(eal, cfg, &allowed, huge);
 	if (rc != 0) {
 		eal->control_cpus = allowed;
@@ -332,8 +332,7 @@ int sl_eal_start(struct sl_eal *eal, const struct sl_config *cfg)
 	if (rte_eal_init(eal->argc, argv) < 0) {
 		int err = rte_errno;
 		remove_runtime_dir(eal);
-		snprintf(eal->why, sizeof(eal->why), "rte_eal_init failed: %s",
-			 rte_strerror(err));
+		snprintf(eal->why, sizeof(eal->why), "rte_eal_init failed: %s", rte_strerror(err));
 		eal->control_cpus = allowed;
 		sched_setaffinity(0, sizeof(allowed), &allowed);
 		return err > 0 ? -err : -EIO;
@@ -355,8 +354,7 @@ void sl_eal_stop(struct sl_eal *eal)
 		return;
 	rte_eal_mp_wait_lcore();
 	uint16_t pid;
-	RTE_ETH_FOREACH_DEV(pid)
-	{
+	RTE_ETH_FOREACH_DEV (pid) {
 		rte_eth_dev_stop(pid);
 		rte_eth_dev_close(pid);
 	}

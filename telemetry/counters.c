@@ -35,7 +35,7 @@ static struct {
 	struct set_entry *sets; /* in registration order */
 	unsigned set_count;
 } registry = {
-	.lock = PTHREAD_ERRORCHECK_MUTEX_INITIALIZER_NP,
+    .lock = PTHREAD_ERRORCHECK_MUTEX_INITIALIZER_NP,
 };
 
 static void registry_lock(void)

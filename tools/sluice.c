@@ -45,17 +45,17 @@ enum {
 	EXIT_USAGE = 2,
 };
 
-#define ENDPOINT_DEFAULT "http://127.0.0.1:4567"
-#define ENDPOINT_ENV "SLUICE_ENDPOINT"
-#define ENDPOINT_LEN_MAX 512
+#define ENDPOINT_DEFAULT  "http://127.0.0.1:4567"
+#define ENDPOINT_ENV      "SLUICE_ENDPOINT"
+#define ENDPOINT_LEN_MAX  512
 #define ENDPOINT_HOST_MAX 255
-#define CMD_DEPTH_MAX 4
-#define ARG_LEN_MAX 4096       /* longer arguments are refused outright */
-#define ECHO_LEN_MAX 80        /* bytes of user input quoted in a message */
-#define OVERRIDE_MAX 256       /* --section.key=value pairs per invocation */
-#define OVERRIDE_KEY_MAX 128
-#define FORMAT_LEN_MAX (1u << 20) /* sl_config_format output we accept */
-#define USAGE_COLUMN 18
+#define CMD_DEPTH_MAX     4
+#define ARG_LEN_MAX       4096 /* longer arguments are refused outright */
+#define ECHO_LEN_MAX      80   /* bytes of user input quoted in a message */
+#define OVERRIDE_MAX      256  /* --section.key=value pairs per invocation */
+#define OVERRIDE_KEY_MAX  128
+#define FORMAT_LEN_MAX    (1u << 20) /* sl_config_format output we accept */
+#define USAGE_COLUMN      18
 
 /* A parsed --endpoint. The HTTP client of later commands reads it. */
 struct endpoint {
@@ -114,43 +114,45 @@ static int cmd_config_show(struct cli *cli, int argc, char **argv);
 static int cmd_help(struct cli *cli, int argc, char **argv);
 
 static const struct cmd config_cmds[] = {
-	{"check", "Validate a configuration exactly as sluiced does",
-	 "[FILE] [--section.key=value ...]\n"
-	 "\n"
-	 "Applies the built-in defaults, then FILE if given, then each override\n"
-	 "(--section.key=value or --section.key value), then the cross-key checks.\n"
-	 "Prints \"FILE: ok\", or the first error on stderr.\n"
-	 "Exit status: 0 valid, 2 invalid, 1 FILE could not be read.\n",
-	 cmd_config_check, NULL},
-	{"show", "Print the effective configuration",
-	 "[FILE] [--section.key=value ...] [--doc]\n"
-	 "\n"
-	 "Builds the configuration as `config check` does and prints it as INI\n"
-	 "(with --doc, each key preceded by its documentation and default), or\n"
-	 "with --json as an object {\"section.key\": \"value\", ...}, where a\n"
-	 "list's elements (dpdk.vdev, dpdk.pci) are joined by newlines.\n",
-	 cmd_config_show, NULL},
-	{NULL, NULL, NULL, NULL, NULL},
+    {"check", "Validate a configuration exactly as sluiced does",
+     "[FILE] [--section.key=value ...]\n"
+     "\n"
+     "Applies the built-in defaults, then FILE if given, then each override\n"
+     "(--section.key=value or --section.key value), then the cross-key checks.\n"
+     "Prints \"FILE: ok\", or the first error on stderr.\n"
+     "Exit status: 0 valid, 2 invalid, 1 FILE could not be read.\n",
+     cmd_config_check, NULL},
+    {"show", "Print the effective configuration",
+     "[FILE] [--section.key=value ...] [--doc]\n"
+     "\n"
+     "Builds the configuration as `config check` does and prints it as INI\n"
+     "(with --doc, each key preceded by its documentation and default), or\n"
+     "with --json as an object {\"section.key\": \"value\", ...}, where a\n"
+     "list's elements (dpdk.vdev, dpdk.pci) are joined by newlines.\n",
+     cmd_config_show, NULL},
+    {NULL, NULL, NULL, NULL, NULL},
 };
 
 static const struct cmd root_cmds[] = {
-	{"version", "Print the version and the allocator", "", cmd_version, NULL},
-	{"config", "Check or show a configuration", "<command> [args]", NULL, config_cmds},
-	{"help", "Show help for a command", "[COMMAND ...]", cmd_help, NULL},
-	{NULL, NULL, NULL, NULL, NULL},
+    {"version", "Print the version and the allocator", "", cmd_version, NULL},
+    {"config", "Check or show a configuration", "<command> [args]", NULL, config_cmds},
+    {"help", "Show help for a command", "[COMMAND ...]", cmd_help, NULL},
+    {NULL, NULL, NULL, NULL, NULL},
 };
 
 static const struct cmd root = {
-	"sluice", "Operator CLI for the sluice streaming appliance.",
-	"<command> [args]\n"
-	"\n"
-	"Global options (before the command):\n"
-	"  --endpoint URL    API endpoint: http://HOST[:PORT] or https://HOST[:PORT]\n"
-	"                    (default $" ENDPOINT_ENV ", else " ENDPOINT_DEFAULT ")\n"
-	"  --json            machine-readable output, one JSON document per line\n"
-	"  -h, --help        show this help\n"
-	"  --version         print the version\n",
-	NULL, root_cmds,
+    "sluice",
+    "Operator CLI for the sluice streaming appliance.",
+    "<command> [args]\n"
+    "\n"
+    "Global options (before the command):\n"
+    "  --endpoint URL    API endpoint: http://HOST[:PORT] or https://HOST[:PORT]\n"
+    "                    (default $" ENDPOINT_ENV ", else " ENDPOINT_DEFAULT ")\n"
+    "  --json            machine-readable output, one JSON document per line\n"
+    "  -h, --help        show this help\n"
+    "  --version         print the version\n",
+    NULL,
+    root_cmds,
 };
 
 /*
@@ -330,7 +332,8 @@ static int parse_authority(const char *a, size_t len, struct endpoint *ep, char 
 		snprintf(why, why_cap, "the host is longer than %d bytes", ENDPOINT_HOST_MAX);
 		return -EINVAL;
 	}
-	if (v6 ? strspn(host, "0123456789abcdefABCDEF:.") < host_len : !host_chars_ok(host, host_len)) {
+	if (v6 ? strspn(host, "0123456789abcdefABCDEF:.") < host_len
+	       : !host_chars_ok(host, host_len)) {
 		snprintf(why, why_cap, "the host contains a character not allowed in a host");
 		return -EINVAL;
 	}
@@ -488,7 +491,8 @@ static int cmd_version(struct cli *cli, int argc, char **argv)
 		if (strcmp(argv[i], "--json") == 0)
 			cli->json = true;
 		else
-			return bad_arg("version", argv[i][0] == '-' ? "unknown option" : "unexpected argument",
+			return bad_arg("version",
+				       argv[i][0] == '-' ? "unknown option" : "unexpected argument",
 				       argv[i]);
 	}
 	return print_version(cli);
@@ -583,7 +587,8 @@ static int build_config(const struct config_args *a, struct sl_config *cfg,
 		rc = sl_config_load_file(cfg, a->file, err);
 		if (rc < 0) {
 			if (err->msg[0] == '\0')
-				snprintf(err->msg, sizeof(err->msg), "%s: %s", a->file, strerror(-rc));
+				snprintf(err->msg, sizeof(err->msg), "%s: %s", a->file,
+					 strerror(-rc));
 			return rc;
 		}
 	}
@@ -858,7 +863,8 @@ static int walk(struct cli *cli, int argc, char **argv, int *i, struct trail *t,
 		child = argv[*i][0] == '-' ? NULL : find_child(node, argv[*i]);
 		if (!child || t->depth == CMD_DEPTH_MAX) {
 			fprintf(stderr, "sluice: unknown %s '%s'\n",
-				argv[*i][0] == '-' ? "option" : "command", echo_arg(argv[*i], echo));
+				argv[*i][0] == '-' ? "option" : "command",
+				echo_arg(argv[*i], echo));
 			print_hint(t);
 			return EXIT_USAGE;
 		}
@@ -966,7 +972,8 @@ static int parse_globals(struct cli *cli, int argc, char **argv, int *next, bool
 			url = arg + 11;
 		} else {
 			fprintf(stderr, "sluice: %s '%s'\n",
-				strcmp(arg, "--endpoint") == 0 ? "missing URL after" : "unknown option",
+				strcmp(arg, "--endpoint") == 0 ? "missing URL after"
+							       : "unknown option",
 				echo_arg(arg, echo));
 			print_hint(&t);
 			return EXIT_USAGE;

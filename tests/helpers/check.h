@@ -16,37 +16,37 @@
 static unsigned sl_check_count;
 static unsigned sl_check_failed;
 
-#define CHECK(cond)                                                                      \
-	do {                                                                             \
-		sl_check_count++;                                                        \
-		if (!(cond)) {                                                           \
-			sl_check_failed++;                                               \
-			fprintf(stderr, "%s:%d: CHECK failed: %s\n", __FILE__, __LINE__, \
-				#cond);                                                  \
-		}                                                                        \
+#define CHECK(cond)                                                                                \
+	do {                                                                                       \
+		sl_check_count++;                                                                  \
+		if (!(cond)) {                                                                     \
+			sl_check_failed++;                                                         \
+			fprintf(stderr, "%s:%d: CHECK failed: %s\n", __FILE__, __LINE__, #cond);   \
+		}                                                                                  \
 	} while (0)
 
-#define CHECK_EQ_U64(a, b)                                                               \
-	do {                                                                             \
-		uint64_t ca_ = (uint64_t)(a), cb_ = (uint64_t)(b);                       \
-		sl_check_count++;                                                        \
-		if (ca_ != cb_) {                                                        \
-			sl_check_failed++;                                               \
-			fprintf(stderr, "%s:%d: CHECK failed: %s == %s (0x%" PRIx64      \
-					" != 0x%" PRIx64 ")\n",                          \
-				__FILE__, __LINE__, #a, #b, ca_, cb_);                   \
-		}                                                                        \
+#define CHECK_EQ_U64(a, b)                                                                         \
+	do {                                                                                       \
+		uint64_t ca_ = (uint64_t)(a), cb_ = (uint64_t)(b);                                 \
+		sl_check_count++;                                                                  \
+		if (ca_ != cb_) {                                                                  \
+			sl_check_failed++;                                                         \
+			fprintf(stderr,                                                            \
+				"%s:%d: CHECK failed: %s == %s (0x%" PRIx64 " != 0x%" PRIx64       \
+				")\n",                                                             \
+				__FILE__, __LINE__, #a, #b, ca_, cb_);                             \
+		}                                                                                  \
 	} while (0)
 
-#define CHECK_STREQ(a, b)                                                                \
-	do {                                                                             \
-		const char *ca_ = (a), *cb_ = (b);                                       \
-		sl_check_count++;                                                        \
-		if (strcmp(ca_, cb_) != 0) {                                             \
-			sl_check_failed++;                                               \
-			fprintf(stderr, "%s:%d: CHECK failed: %s == %s (\"%s\" != \"%s\")\n", \
-				__FILE__, __LINE__, #a, #b, ca_, cb_);                   \
-		}                                                                        \
+#define CHECK_STREQ(a, b)                                                                          \
+	do {                                                                                       \
+		const char *ca_ = (a), *cb_ = (b);                                                 \
+		sl_check_count++;                                                                  \
+		if (strcmp(ca_, cb_) != 0) {                                                       \
+			sl_check_failed++;                                                         \
+			fprintf(stderr, "%s:%d: CHECK failed: %s == %s (\"%s\" != \"%s\")\n",      \
+				__FILE__, __LINE__, #a, #b, ca_, cb_);                             \
+		}                                                                                  \
 	} while (0)
 
 static inline int sl_check_finish(const char *name)

@@ -26,25 +26,25 @@
 #endif
 
 /* Never returns. Called by the macros; not for direct use. */
-__attribute__((noreturn, cold)) void sl_assert_fail(const char *expr, const char *file,
-						    int line, const char *func);
+__attribute__((noreturn, cold)) void sl_assert_fail(const char *expr, const char *file, int line,
+						    const char *func);
 
-#define SL_LIKELY(x) __builtin_expect(!!(x), 1)
+#define SL_LIKELY(x)   __builtin_expect(!!(x), 1)
 #define SL_UNLIKELY(x) __builtin_expect(!!(x), 0)
 
-#define SL_ASSERT(cond)                                                                  \
-	do {                                                                             \
-		if (SL_UNLIKELY(!(cond)))                                                \
-			sl_assert_fail(#cond, __FILE__, __LINE__, __func__);             \
+#define SL_ASSERT(cond)                                                                            \
+	do {                                                                                       \
+		if (SL_UNLIKELY(!(cond)))                                                          \
+			sl_assert_fail(#cond, __FILE__, __LINE__, __func__);                       \
 	} while (0)
 
 #ifdef SL_HOT_ASSERTS
 #define SL_ASSERT_HOT_ENABLED 1
-#define SL_ASSERT_HOT(cond) SL_ASSERT(cond)
+#define SL_ASSERT_HOT(cond)   SL_ASSERT(cond)
 #else
 #define SL_ASSERT_HOT_ENABLED 0
 /* sizeof keeps the expression type-checked without evaluating it. */
-#define SL_ASSERT_HOT(cond) ((void)sizeof(!(cond)))
+#define SL_ASSERT_HOT(cond)   ((void)sizeof(!(cond)))
 #endif
 
 #define SL_STATIC_ASSERT(cond) _Static_assert(cond, #cond)

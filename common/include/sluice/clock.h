@@ -12,7 +12,7 @@
 
 #define SL_NS_PER_US UINT64_C(1000)
 #define SL_NS_PER_MS UINT64_C(1000000)
-#define SL_NS_PER_S UINT64_C(1000000000)
+#define SL_NS_PER_S  UINT64_C(1000000000)
 
 /* Nanoseconds on CLOCK_MONOTONIC: for intervals and deadlines only. */
 static inline uint64_t sl_clock_mono_ns(void)

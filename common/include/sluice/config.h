@@ -32,9 +32,9 @@
 #define SL_CONFIG_LINE_MAX 190 /* libinih's line buffer is 200 */
 #define SL_CONFIG_PATH_MAX 1024
 #define SL_CONFIG_HOST_MAX 64
-#define SL_CONFIG_STR_MAX 256
+#define SL_CONFIG_STR_MAX  256
 #define SL_CONFIG_VDEV_MAX 16
-#define SL_CONFIG_PCI_MAX 16
+#define SL_CONFIG_PCI_MAX  16
 
 struct sl_hostport {
 	char host[SL_CONFIG_HOST_MAX]; /* numeric IPv4, IPv6 (no brackets) or "localhost" */
@@ -63,9 +63,9 @@ struct sl_config {
 	uint32_t dpdk_vdev_count;
 	char dpdk_pci[SL_CONFIG_PCI_MAX][32];
 	uint32_t dpdk_pci_count;
-	uint32_t dpdk_ip;          /* host order; 0 = not configured */
+	uint32_t dpdk_ip;                    /* host order; 0 = not configured */
 	char dpdk_lcores[SL_CONFIG_STR_MAX]; /* "auto" or a CPU list "0-1,3" */
-	char dpdk_file_prefix[64]; /* "" = sluice-<pid> */
+	char dpdk_file_prefix[64];           /* "" = sluice-<pid> */
 	enum sl_config_huge dpdk_huge;
 	uint32_t dpdk_memory_mb;
 	bool dpdk_in_memory;
@@ -95,8 +95,8 @@ void sl_config_defaults(struct sl_config *cfg);
  * `origin` names it in errors. Returns 0, or -EINVAL / -E2BIG with err->msg
  * set; on error cfg may hold some of the text's values.
  */
-int sl_config_load_string(struct sl_config *cfg, const char *text, size_t len,
-			  const char *origin, struct sl_config_error *err);
+int sl_config_load_string(struct sl_config *cfg, const char *text, size_t len, const char *origin,
+			  struct sl_config_error *err);
 
 /* Read and apply a file. Errors as above, plus -errno when it can't be read. */
 int sl_config_load_file(struct sl_config *cfg, const char *path, struct sl_config_error *err);

@@ -24,8 +24,8 @@ enum sl_log_level {
 };
 
 #define SL_LOG_SUBSYS_NAME_MAX 15
-#define SL_LOG_SUBSYS_MAX 32
-#define SL_LOG_LINE_MAX 1024
+#define SL_LOG_SUBSYS_MAX      32
+#define SL_LOG_LINE_MAX        1024
 
 /* Parse "error" / "warn" / "info" / "debug". 0 or -EINVAL. */
 int sl_log_level_parse(const char *s, enum sl_log_level *out);
@@ -67,25 +67,24 @@ struct sl_log_ratelimit {
 int sl_log_ratelimit_pass(struct sl_log_ratelimit *rl, uint32_t burst, uint32_t *held_back);
 
 #define SL_LOG(level, subsys, ...) sl_log((level), (subsys), __VA_ARGS__)
-#define SL_ERR(subsys, ...) sl_log(SL_LOG_ERROR, (subsys), __VA_ARGS__)
-#define SL_WARN(subsys, ...) sl_log(SL_LOG_WARN, (subsys), __VA_ARGS__)
-#define SL_INFO(subsys, ...) sl_log(SL_LOG_INFO, (subsys), __VA_ARGS__)
-#define SL_DEBUG(subsys, ...) sl_log(SL_LOG_DEBUG, (subsys), __VA_ARGS__)
+#define SL_ERR(subsys, ...)        sl_log(SL_LOG_ERROR, (subsys), __VA_ARGS__)
+#define SL_WARN(subsys, ...)       sl_log(SL_LOG_WARN, (subsys), __VA_ARGS__)
+#define SL_INFO(subsys, ...)       sl_log(SL_LOG_INFO, (subsys), __VA_ARGS__)
+#define SL_DEBUG(subsys, ...)      sl_log(SL_LOG_DEBUG, (subsys), __VA_ARGS__)
 
 #define SL_LOG_RL_BURST 10
 
 /* Rate-limited log: at most SL_LOG_RL_BURST lines per second per call site. */
-#define SL_LOG_RL(level, subsys, ...)                                                    \
-	do {                                                                             \
-		static struct sl_log_ratelimit sl_rl_;                                   \
-		uint32_t sl_held_;                                                       \
-		if (sl_log_enabled((level), (subsys)) &&                                 \
-		    sl_log_ratelimit_pass(&sl_rl_, SL_LOG_RL_BURST, &sl_held_)) {        \
-			if (sl_held_ > 0)                                                \
-				sl_log((level), (subsys), "%u similar lines held back",  \
-				       sl_held_);                                        \
-			sl_log((level), (subsys), __VA_ARGS__);                          \
-		}                                                                        \
+#define SL_LOG_RL(level, subsys, ...)                                                              \
+	do {                                                                                       \
+		static struct sl_log_ratelimit sl_rl_;                                             \
+		uint32_t sl_held_;                                                                 \
+		if (sl_log_enabled((level), (subsys)) &&                                           \
+		    sl_log_ratelimit_pass(&sl_rl_, SL_LOG_RL_BURST, &sl_held_)) {                  \
+			if (sl_held_ > 0)                                                          \
+				sl_log((level), (subsys), "%u similar lines held back", sl_held_); \
+			sl_log((level), (subsys), __VA_ARGS__);                                    \
+		}                                                                                  \
 	} while (0)
 
 #endif /* SLUICE_LOG_H */

@@ -21,11 +21,11 @@
 #include <sluice/assert.h>
 #include <sluice/u128.h>
 
-#define SL_STREAM_NAME_MAX 128          /* [a-zA-Z0-9_.-]{1,128} */
-#define SL_PARTITION_KEY_MAX 256        /* 1..256 characters */
-#define SL_RECORD_SIZE_DEFAULT (1u << 20) /* key + data, per stream */
-#define SL_RECORD_SIZE_LIMIT (10u << 20)  /* UpdateMaxRecordSize ceiling */
-#define SL_FRAME_RECORDS_MAX 500        /* SLW1 record_count, PutRecords entries */
+#define SL_STREAM_NAME_MAX       128         /* [a-zA-Z0-9_.-]{1,128} */
+#define SL_PARTITION_KEY_MAX     256         /* 1..256 characters */
+#define SL_RECORD_SIZE_DEFAULT   (1u << 20)  /* key + data, per stream */
+#define SL_RECORD_SIZE_LIMIT     (10u << 20) /* UpdateMaxRecordSize ceiling */
+#define SL_FRAME_RECORDS_MAX     500         /* SLW1 record_count, PutRecords entries */
 #define SL_SHARDS_PER_STREAM_MAX 4096
 
 SL_STATIC_ASSERT(SL_PARTITION_KEY_MAX < SL_RECORD_SIZE_DEFAULT);
@@ -45,7 +45,7 @@ struct sl_record {
 	sl_u128 hash_key; /* MD5(key) as big-endian u128, or the explicit key */
 	uint32_t data_len;
 	uint16_t key_len;
-	uint8_t flags;    /* SL_RECORD_F_* */
+	uint8_t flags; /* SL_RECORD_F_* */
 };
 
 /* Per stream: when an append counts as done (SPEC §4). */
@@ -78,18 +78,18 @@ typedef void sl_append_done_fn(struct sl_append *app);
  * ingest path that built it; borrowed by storage from enqueue until `done`.
  */
 struct sl_append {
-	uint64_t producer_id;   /* 0: anonymous, no dedupe */
+	uint64_t producer_id; /* 0: anonymous, no dedupe */
 	uint64_t batch_seq;
-	uint64_t arrival_ms;    /* wall clock at ingest */
+	uint64_t arrival_ms; /* wall clock at ingest */
 	uint32_t stream_id;
 	uint32_t shard_id;
 	const struct sl_record *records;
-	uint16_t record_count;  /* 1..SL_FRAME_RECORDS_MAX */
+	uint16_t record_count; /* 1..SL_FRAME_RECORDS_MAX */
 	/* Filled by storage before done(): */
-	uint8_t status;         /* enum sl_append_status */
-	sl_u128 first_seq;      /* records have first_seq, first_seq + 1, ... */
+	uint8_t status;    /* enum sl_append_status */
+	sl_u128 first_seq; /* records have first_seq, first_seq + 1, ... */
 	sl_append_done_fn *done;
-	void *owner;            /* the ingest path's context, for done() */
+	void *owner; /* the ingest path's context, for done() */
 };
 
 /*

@@ -18,7 +18,7 @@
 #include <sched.h>
 #include <stdint.h>
 
-#define SL_THREADS_MAX 128
+#define SL_THREADS_MAX     128
 #define SL_THREAD_NAME_MAX 15 /* Linux comm length */
 
 /*

@@ -19,7 +19,7 @@
 #include <sluice/config.h>
 
 #define SL_EAL_PORTS_MAX 32
-#define SL_EAL_ARGS_MAX 64
+#define SL_EAL_ARGS_MAX  64
 
 struct sl_eal_port {
 	uint16_t port_id;
@@ -34,16 +34,16 @@ struct sl_eal_port {
 
 struct sl_eal {
 	bool up;
-	bool hugepages;                  /* false: --no-huge */
-	char why[256];                   /* when !up: why EAL did not start */
+	bool hugepages; /* false: --no-huge */
+	char why[256];  /* when !up: why EAL did not start */
 	char file_prefix[64];
-	char runtime_dir[256];           /* EAL's, removed at stop */
+	char runtime_dir[256]; /* EAL's, removed at stop */
 	unsigned main_lcore;
-	cpu_set_t worker_lcores;         /* RX lcores: EAL workers */
-	cpu_set_t control_cpus;          /* where non-lcore threads run */
+	cpu_set_t worker_lcores; /* RX lcores: EAL workers */
+	cpu_set_t control_cpus;  /* where non-lcore threads run */
 	unsigned port_count;
 	struct sl_eal_port ports[SL_EAL_PORTS_MAX];
-	int argc;                        /* the arguments EAL was given */
+	int argc; /* the arguments EAL was given */
 	char *argv[SL_EAL_ARGS_MAX];
 	char arg_store[4096];
 };

@@ -23,11 +23,11 @@
 
 #include <sluice/assert.h>
 
-#define SL_COUNTER_SET_MAX 256        /* counters in one set */
-#define SL_COUNTER_NAME_MAX 63        /* set and counter names, without NUL */
-#define SL_COUNTER_OWNER_MAX 31       /* owner names, without NUL */
-#define SL_COUNTER_SETS_MAX 64        /* sets in the registry */
-#define SL_COUNTER_BLOCKS_MAX 1024    /* live blocks of one set */
+#define SL_COUNTER_SET_MAX          256  /* counters in one set */
+#define SL_COUNTER_NAME_MAX         63   /* set and counter names, without NUL */
+#define SL_COUNTER_OWNER_MAX        31   /* owner names, without NUL */
+#define SL_COUNTER_SETS_MAX         64   /* sets in the registry */
+#define SL_COUNTER_BLOCKS_MAX       1024 /* live blocks of one set */
 #define SL_COUNTER_CACHE_LINE_BYTES 64
 
 SL_STATIC_ASSERT((SL_COUNTER_CACHE_LINE_BYTES & (SL_COUNTER_CACHE_LINE_BYTES - 1)) == 0);

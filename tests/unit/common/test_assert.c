@@ -122,7 +122,8 @@ int main(void)
 			CHECK(i == 0 ? rc != 0 : rc == 0);
 		}
 	} else {
-		fprintf(stderr, "test_assert: SL_TEST_CC unset: static-assert compile check skipped\n");
+		fprintf(stderr,
+			"test_assert: SL_TEST_CC unset: static-assert compile check skipped\n");
 	}
 	return sl_check_finish("assert");
 }

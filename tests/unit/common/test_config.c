@@ -964,7 +964,9 @@ static void test_accepted_roundtrip(void)
 	 * survives a round trip; one byte more is refused from both.
 	 */
 	static const char *const long_keys[][2] = {
-	    {"dpdk", "eal_args"}, {"daemon", "data_dir"}, {"dpdk", "vdev"},
+	    {"dpdk", "eal_args"},
+	    {"daemon", "data_dir"},
+	    {"dpdk", "vdev"},
 	};
 	for (unsigned i = 0; i < sizeof(long_keys) / sizeof(long_keys[0]); i++) {
 		const char *key = long_keys[i][1];

@@ -18,7 +18,7 @@
 
 #include "check.h"
 
-#define LEN_MAX 1100
+#define LEN_MAX   1100
 #define ALIGN_MAX 16
 
 /* Bit at a time, straight from the definition: the independent reference. */
@@ -82,14 +82,14 @@ static void test_known_values(void)
 static void test_against_reference(void)
 {
 	static const char *const inputs[] = {
-		"",
-		"a",
-		"abc",
-		"123456789",
-		"The quick brown fox jumps over the lazy dog",
-		"sluice: a streaming-ingestion appliance, eight-byte words + tail",
+	    "",
+	    "a",
+	    "abc",
+	    "123456789",
+	    "The quick brown fox jumps over the lazy dog",
+	    "sluice: a streaming-ingestion appliance, eight-byte words + tail",
 	};
-	uint8_t zeros[32] = { 0 };
+	uint8_t zeros[32] = {0};
 
 	CHECK_EQ_U64(ref_crc32c("123456789", 9), 0xE3069283u);
 	CHECK_EQ_U64(ref_crc32c(zeros, sizeof(zeros)), 0x8A9136AAu);
@@ -108,13 +108,11 @@ static void test_against_reference(void)
  * Returns 1 and prints the case when got != want. `at` is the alignment, or
  * the split point in the incremental test.
  */
-static unsigned check_one(const char *what, uint32_t got, uint32_t want, size_t len,
-			  size_t at)
+static unsigned check_one(const char *what, uint32_t got, uint32_t want, size_t len, size_t at)
 {
 	if (got == want)
 		return 0;
-	fprintf(stderr, "%s: len %zu, offset %zu: 0x%08x != 0x%08x\n", what, len, at, got,
-		want);
+	fprintf(stderr, "%s: len %zu, offset %zu: 0x%08x != 0x%08x\n", what, len, at, got, want);
 	return 1;
 }
 
@@ -142,14 +140,14 @@ static void test_lengths_and_alignments(void)
 			p = mem + align;
 			memcpy(p, src, len);
 			if (bad_sw == 0)
-				bad_sw += check_one("sw", sl_crc32c_update_sw(0, p, len), want,
-						    len, align);
+				bad_sw += check_one("sw", sl_crc32c_update_sw(0, p, len), want, len,
+						    align);
 			if (hw && bad_hw == 0)
-				bad_hw += check_one("hw", sl_crc32c_update_hw(0, p, len), want,
-						    len, align);
+				bad_hw += check_one("hw", sl_crc32c_update_hw(0, p, len), want, len,
+						    align);
 			if (bad_auto == 0)
-				bad_auto += check_one("dispatch", sl_crc32c(p, len), want, len,
-						      align);
+				bad_auto +=
+				    check_one("dispatch", sl_crc32c(p, len), want, len, align);
 			free(mem);
 		}
 	}

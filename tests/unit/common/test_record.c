@@ -52,7 +52,7 @@ static void check_forbidden(char bad)
 {
 	char name[] = "stream-name";
 	size_t len = sizeof(name) - 1;
-	size_t spots[] = { 0, len / 2, len - 1 };
+	size_t spots[] = {0, len / 2, len - 1};
 
 	for (size_t i = 0; i < sizeof(spots) / sizeof(spots[0]); i++) {
 		char copy[sizeof(name)];

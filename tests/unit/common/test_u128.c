@@ -130,7 +130,7 @@ static void test_parse_errors(void)
 	check_parse("1a", -EINVAL);
 	check_parse("0x10", -EINVAL);
 	check_parse("1\xC3\xA9", -EINVAL);
-	check_parse("340282366920938463463374607431768211456", -ERANGE); /* 2^128 */
+	check_parse("340282366920938463463374607431768211456", -ERANGE);  /* 2^128 */
 	check_parse("9999999999999999999999999999999999999999", -ERANGE); /* 40 nines */
 	check_parse("1000000000000000000000000000000000000000", -ERANGE); /* 10^39 */
 	/* A bad byte wins over a value that is too large. */

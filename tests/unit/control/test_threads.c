@@ -93,8 +93,7 @@ static void test_order(void)
 	CHECK(sl_threads_early_exit(t, name, &res) == -ENOENT);
 	CHECK(sl_threads_stop_all(t, 1000) == 0);
 	CHECK(stop_seen == 4);
-	CHECK(stop_order[0] == 3 && stop_order[1] == 2 && stop_order[2] == 1 &&
-	      stop_order[3] == 0);
+	CHECK(stop_order[0] == 3 && stop_order[1] == 2 && stop_order[2] == 1 && stop_order[3] == 0);
 	CHECK(sl_threads_count(t) == 0);
 	CHECK(count_named("sl-") == 0);
 	sl_threads_destroy(t);

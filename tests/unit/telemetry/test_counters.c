@@ -25,14 +25,14 @@
 enum { A_RX, A_DROP, A_BYTES, A_COUNT };
 
 static const struct sl_counter_def a_defs[A_COUNT] = {
-	[A_RX] = {"rx_packets_total", "Packets received."},
-	[A_DROP] = {"drop_no_mbuf_total", "Packets dropped: no mbuf."},
-	[A_BYTES] = {"rx_bytes_total", "Bytes received."},
+    [A_RX] = {"rx_packets_total", "Packets received."},
+    [A_DROP] = {"drop_no_mbuf_total", "Packets dropped: no mbuf."},
+    [A_BYTES] = {"rx_bytes_total", "Bytes received."},
 };
 static const struct sl_counter_set set_a = {"test_a", a_defs, A_COUNT};
 
 static const struct sl_counter_def b_defs[] = {
-	{"appends_total", "Appends stored."},
+    {"appends_total", "Appends stored."},
 };
 static const struct sl_counter_set set_b = {"test_b", b_defs, 1};
 
@@ -202,24 +202,24 @@ static void test_bad_args(void)
 	static const struct sl_counter_def nohelp_defs[] = {{"rx_total", NULL}};
 	static const struct sl_counter_def noname_defs[] = {{NULL, "help"}};
 	static const struct sl_counter_def long_defs[] = {
-		{"a123456789_123456789_123456789_123456789_123456789_123456789_123", ""}};
+	    {"a123456789_123456789_123456789_123456789_123456789_123456789_123", ""}};
 	static const struct sl_counter_def max_defs[] = {
-		{"a123456789_123456789_123456789_123456789_123456789_123456789_12", ""}};
+	    {"a123456789_123456789_123456789_123456789_123456789_123456789_12", ""}};
 	static const struct sl_counter_def many_defs[SL_COUNTER_SET_MAX + 1];
 	const struct sl_counter_set bad_sets[] = {
-		{NULL, b_defs, 1},
-		{"", b_defs, 1},
-		{"Test", b_defs, 1},
-		{"test_nodefs", NULL, 1},
-		{"test_zero", b_defs, 0},
-		{"test_many", many_defs, SL_COUNTER_SET_MAX + 1},
-		{"test_dup", dup_defs, 2},
-		{"test_upper", upper_defs, 1},
-		{"test_digit", digit_defs, 1},
-		{"test_dash", dash_defs, 1},
-		{"test_nohelp", nohelp_defs, 1},
-		{"test_noname", noname_defs, 1},
-		{"test_long", long_defs, 1},
+	    {NULL, b_defs, 1},
+	    {"", b_defs, 1},
+	    {"Test", b_defs, 1},
+	    {"test_nodefs", NULL, 1},
+	    {"test_zero", b_defs, 0},
+	    {"test_many", many_defs, SL_COUNTER_SET_MAX + 1},
+	    {"test_dup", dup_defs, 2},
+	    {"test_upper", upper_defs, 1},
+	    {"test_digit", digit_defs, 1},
+	    {"test_dash", dash_defs, 1},
+	    {"test_nohelp", nohelp_defs, 1},
+	    {"test_noname", noname_defs, 1},
+	    {"test_long", long_defs, 1},
 	};
 	for (unsigned i = 0; i < SL_ARRAY_SIZE(bad_sets); i++) {
 		CHECK(sl_counter_block_create(&bad_sets[i], "w") == NULL);
@@ -293,14 +293,14 @@ enum { MT_WRITERS = 4, MT_ITERS = 1000000, MT_ADD = 3, MT_READS_MAX = 50000000 }
 enum { MT_RECORDS, MT_BYTES, MT_COUNT };
 
 static const struct sl_counter_def mt_defs[MT_COUNT] = {
-	[MT_RECORDS] = {"records_total", "Records counted."},
-	[MT_BYTES] = {"bytes_total", "Bytes counted."},
+    [MT_RECORDS] = {"records_total", "Records counted."},
+    [MT_BYTES] = {"bytes_total", "Bytes counted."},
 };
 static const struct sl_counter_set set_mt = {"test_mt", mt_defs, MT_COUNT};
 
 static const uint64_t mt_final[MT_COUNT] = {
-	[MT_RECORDS] = (uint64_t)MT_WRITERS * MT_ITERS,
-	[MT_BYTES] = (uint64_t)MT_WRITERS * MT_ITERS * MT_ADD,
+    [MT_RECORDS] = (uint64_t)MT_WRITERS * MT_ITERS,
+    [MT_BYTES] = (uint64_t)MT_WRITERS * MT_ITERS * MT_ADD,
 };
 
 struct mt_reader {
