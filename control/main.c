@@ -12,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <sluice/alloc.h>
 #include <sluice/config.h>
 #include <sluice/daemon.h>
 #include <sluice/error.h>
@@ -134,7 +135,9 @@ static int parse_cmdline(struct cmdline *cl, int argc, char **argv)
 			return 1;
 		}
 		if (strcmp(argv[i], "--version") == 0) {
-			printf("sluiced %s\n", SL_VERSION);
+			char alloc[128];
+			printf("sluiced %s (allocator %s)\n", SL_VERSION,
+			       sl_allocator_describe(alloc, sizeof(alloc)));
 			return 1;
 		}
 		if (strcmp(argv[i], "--print-config") == 0) {

@@ -28,16 +28,10 @@
 
 #include <sluice/config.h>
 
+#include <sluice/alloc.h>
+
 #include "sl_build.h"
 
-#ifdef SL_HAVE_JEMALLOC
-/*
- * Declared here rather than through <jemalloc/jemalloc.h>, which would also
- * redeclare malloc and friends. Referencing it keeps libjemalloc linked even
- * with --as-needed, so the CLI really runs on the allocator it reports.
- */
-int mallctl(const char *name, void *oldp, size_t *oldlenp, void *newp, size_t newlen);
-#endif
 
 enum {
 	EXIT_OK = 0,
@@ -452,27 +446,13 @@ static bool json_put(json_t *obj, const char *key, const char *value)
 
 /* ---- version ----------------------------------------------------------- */
 
-static void allocator_name(char *buf, size_t cap)
-{
-#ifdef SL_HAVE_JEMALLOC
-	const char *v = NULL;
-	size_t len = sizeof(v);
-
-	if (mallctl("version", &v, &len, NULL, 0) == 0 && v)
-		snprintf(buf, cap, "jemalloc %s", v);
-	else
-		snprintf(buf, cap, "jemalloc (version unknown)");
-#else
-	snprintf(buf, cap, "system");
-#endif
-}
 
 static int print_version(const struct cli *cli)
 {
 	char alloc[128];
 	json_t *obj;
 
-	allocator_name(alloc, sizeof(alloc));
+	sl_allocator_describe(alloc, sizeof(alloc));
 	if (!cli->json) {
 		printf("sluice %s (allocator %s)\n", SL_VERSION, alloc);
 		return EXIT_OK;

@@ -209,7 +209,9 @@ class Configuration(unittest.TestCase):
         self.assertEqual(r.returncode, 0)
         with open(os.path.join(SOURCE, "meson.build")) as f:
             version = re.search(r"version: '([^']+)'", f.read()).group(1)
-        self.assertEqual(r.stdout.strip(), f"sluiced {version}")
+        alloc = os.environ.get("SL_EXPECT_ALLOCATOR", "jemalloc")
+        self.assertRegex(r.stdout.strip(),
+                         rf"^sluiced {re.escape(version)} \(allocator {alloc}\b.*\)$")
 
     def test_shortcuts_and_overrides(self):
         text = self.print_config(
