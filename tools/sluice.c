@@ -32,7 +32,6 @@
 
 #include "sl_build.h"
 
-
 enum {
 	EXIT_OK = 0,
 	EXIT_FAIL = 1,
@@ -446,7 +445,6 @@ static bool json_put(json_t *obj, const char *key, const char *value)
 
 /* ---- version ----------------------------------------------------------- */
 
-
 static int print_version(const struct cli *cli)
 {
 	char alloc[128];
@@ -606,26 +604,39 @@ static int report_config_error(const struct cli *cli, int rc, const struct sl_co
 	return config_exit_code(rc);
 }
 
-static int cmd_config_check(struct cli *cli, int argc, char **argv)
+/*
+ * The common front of `config check` and `config show`: parse the
+ * arguments and build the configuration as the daemon would. Returns
+ * EXIT_OK with *a and *cfg filled (the caller frees both), or the exit code
+ * after reporting the problem.
+ */
+static int load_config_cmd(struct cli *cli, const char *name, bool allow_doc, int argc, char **argv,
+			   struct config_args **a, struct sl_config **cfg)
 {
-	struct config_args *a = malloc(sizeof(*a));
-	struct sl_config *cfg = malloc(sizeof(*cfg));
 	struct sl_config_error err;
 	int rc;
 
-	if (!a || !cfg) {
+	*a = malloc(sizeof(**a));
+	*cfg = malloc(sizeof(**cfg));
+	if (*a == NULL || *cfg == NULL) {
 		fputs("sluice: out of memory\n", stderr);
-		rc = EXIT_FAIL;
-		goto out;
+		return EXIT_FAIL;
 	}
-	rc = parse_config_args(cli, "config check", false, argc, argv, a);
+	rc = parse_config_args(cli, name, allow_doc, argc, argv, *a);
+	if (rc != EXIT_OK)
+		return rc;
+	rc = build_config(*a, *cfg, &err);
+	return rc < 0 ? report_config_error(cli, rc, &err) : EXIT_OK;
+}
+
+static int cmd_config_check(struct cli *cli, int argc, char **argv)
+{
+	struct config_args *a = NULL;
+	struct sl_config *cfg = NULL;
+	int rc = load_config_cmd(cli, "config check", false, argc, argv, &a, &cfg);
+
 	if (rc != EXIT_OK)
 		goto out;
-	rc = build_config(a, cfg, &err);
-	if (rc < 0) {
-		rc = report_config_error(cli, rc, &err);
-		goto out;
-	}
 	if (cli->json) {
 		json_t *obj = json_object();
 
@@ -636,7 +647,6 @@ static int cmd_config_check(struct cli *cli, int argc, char **argv)
 		rc = json_print(obj);
 	} else {
 		printf("%s: ok\n", a->file ? a->file : "configuration");
-		rc = EXIT_OK;
 	}
 out:
 	free(cfg);
@@ -781,25 +791,12 @@ static int show_config(const struct cli *cli, const struct sl_config *cfg, bool 
 
 static int cmd_config_show(struct cli *cli, int argc, char **argv)
 {
-	struct config_args *a = malloc(sizeof(*a));
-	struct sl_config *cfg = malloc(sizeof(*cfg));
-	struct sl_config_error err;
-	int rc;
+	struct config_args *a = NULL;
+	struct sl_config *cfg = NULL;
+	int rc = load_config_cmd(cli, "config show", true, argc, argv, &a, &cfg);
 
-	if (!a || !cfg) {
-		fputs("sluice: out of memory\n", stderr);
-		rc = EXIT_FAIL;
-		goto out;
-	}
-	rc = parse_config_args(cli, "config show", true, argc, argv, a);
-	if (rc != EXIT_OK)
-		goto out;
-	rc = build_config(a, cfg, &err);
-	if (rc < 0)
-		rc = report_config_error(cli, rc, &err);
-	else
+	if (rc == EXIT_OK)
 		rc = show_config(cli, cfg, a->doc);
-out:
 	free(cfg);
 	free(a);
 	return rc;
