@@ -105,6 +105,25 @@ static const struct key keys[] = {
      "Extra EAL arguments, space-separated, appended last (expert use)."},
     {"storage", "writers", T_U32, F(storage_writers), 1, 64, "1",
      "Shard writer threads; each shard is owned by exactly one."},
+    {"storage", "segment_mb", T_U32, F(storage_segment_mb), 4, 65536, "256",
+     "A shard's segment file rolls over when it reaches this size (MiB)."},
+    {"storage", "segment_age_s", T_U32, F(storage_segment_age_s), 1, 604800, "3600",
+     "... or when the active segment is this old (seconds), at its next write."},
+    {"storage", "batch_kb", T_U32, F(storage_batch_kb), 64, 65536, "2048",
+     "A shard's batch buffer (KiB), two per shard: the most one group commit\n"
+     "writes, and the largest append (one frame's or request's records for\n"
+     "one shard) the shard takes."},
+    {"storage", "linger_us", T_U32, F(storage_linger_us), 0, 100000, "0",
+     "How long an idle shard waits for more records before it commits a batch\n"
+     "(0: at once). While a commit is in flight the next batch gathers anyway."},
+    {"storage", "ring_slots", T_U32, F(storage_ring_slots), 64, 1048576, "4096",
+     "Appends queued per shard before ingest is answered THROTTLED\n"
+     "(rounded up to a power of two)."},
+    {"storage", "direct_io", T_BOOL, F(storage_direct_io), 0, 0, "true",
+     "Write segments with O_DIRECT (batches padded to 4 KiB), bypassing the\n"
+     "page cache's copy: about 2.5x the throughput of buffered writes here\n"
+     "(perf/RESULTS.md). Falls back to buffered, with a warning, where the\n"
+     "filesystem refuses O_DIRECT (tmpfs)."},
 };
 
 SL_STATIC_ASSERT(SL_ARRAY_SIZE(keys) <= sizeof(((struct sl_config *)0)->src));

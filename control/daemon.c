@@ -21,41 +21,20 @@
 #include <unistd.h>
 
 #include <sluice/assert.h>
+#include <sluice/clock.h>
 #include <sluice/daemon.h>
 #include <sluice/error.h>
+#include <sluice/fs.h>
 #include <sluice/log.h>
 
 #include "sl_build.h"
 
 #define SUBSYS "daemon"
 
-/* mkdir -p with mode 0750. 0 or -errno. */
-static int make_dirs(const char *path)
-{
-	char buf[SL_CONFIG_PATH_MAX];
-	size_t len = strlen(path);
-	if (len == 0 || len >= sizeof(buf))
-		return -ENAMETOOLONG;
-	memcpy(buf, path, len + 1);
-	for (size_t i = 1; i <= len; i++) {
-		if (buf[i] != '/' && buf[i] != '\0')
-			continue;
-		char c = buf[i];
-		buf[i] = '\0';
-		if (mkdir(buf, 0750) != 0 && errno != EEXIST)
-			return sl_neg_errno();
-		buf[i] = c;
-	}
-	struct stat st;
-	if (stat(path, &st) != 0)
-		return sl_neg_errno();
-	return S_ISDIR(st.st_mode) ? 0 : -ENOTDIR;
-}
-
 /* Create and lock <data_dir>/sluiced.pid. 0, -EBUSY (another daemon), -errno. */
 static int lock_data_dir(struct sl_daemon *d)
 {
-	int rc = make_dirs(d->cfg.data_dir);
+	int rc = sl_mkdirs(d->cfg.data_dir, 0750);
 	if (rc != 0) {
 		SL_ERR(SUBSYS, "data dir %s: %s", d->cfg.data_dir, sl_strerror(rc));
 		return rc;
@@ -118,21 +97,30 @@ static int block_signals(struct sl_daemon *d)
 	return d->signal_fd < 0 ? sl_neg_errno() : 0;
 }
 
-/*
- * The writer and control threads' loop until the storage engine and the
- * Kinesis API give them work: they hold their place in the start and stop
- * order (and their CPUs) and return when asked to stop.
- */
-static int wait_for_stop(void *arg, int stop_fd)
+/* A shard writer thread: the storage engine's writer loop. */
+static int writer_thread(void *arg, int stop_fd)
 {
-	(void)arg;
+	struct sl_daemon_writer *w = arg;
+	return sl_store_writer_run(w->d->store, w->index, stop_fd);
+}
+
+/*
+ * The control thread: housekeeping once a second (retention), until the
+ * Kinesis API's event loop joins it here. Returns when asked to stop.
+ */
+#define CONTROL_TICK_MS 1000
+static int control_thread(void *arg, int stop_fd)
+{
+	struct sl_daemon *d = arg;
 	struct pollfd p = {.fd = stop_fd, .events = POLLIN};
 	for (;;) {
-		int n = poll(&p, 1, -1);
+		int n = poll(&p, 1, CONTROL_TICK_MS);
 		if (n > 0)
 			return 0;
 		if (n < 0 && errno != EINTR)
 			return sl_neg_errno();
+		if (n == 0)
+			sl_store_retention_tick(d->store, sl_clock_wall_ms());
 	}
 }
 
@@ -142,13 +130,15 @@ static int start_threads(struct sl_daemon *d)
 	if (d->threads == NULL)
 		return -ENOMEM;
 	/* Start order: writers, then control; they stop in reverse. */
+	SL_STATIC_ASSERT(SL_ARRAY_SIZE(d->writers) >= 64); /* storage.writers <= 64 */
 	for (unsigned i = 0; i < d->cfg.storage_writers; i++) {
-		int rc = sl_threads_start(d->threads, "writer", i, wait_for_stop, d,
+		d->writers[i] = (struct sl_daemon_writer){.d = d, .index = i};
+		int rc = sl_threads_start(d->threads, "writer", i, writer_thread, &d->writers[i],
 					  &d->eal.control_cpus);
 		if (rc != 0)
 			return rc;
 	}
-	return sl_threads_start(d->threads, "control", 0, wait_for_stop, d, &d->eal.control_cpus);
+	return sl_threads_start(d->threads, "control", 0, control_thread, d, &d->eal.control_cpus);
 }
 
 static void start_dataplane(struct sl_daemon *d)
@@ -180,6 +170,10 @@ int sl_daemon_boot(struct sl_daemon *d, const struct sl_config *cfg)
 	}
 	if ((rc = lock_data_dir(d)) != 0)
 		goto err_lock;
+	struct sl_store_options so;
+	sl_store_options_from_config(&so, &d->cfg);
+	if ((rc = sl_store_open(&so, &d->store)) != 0)
+		goto err_lock;
 	start_dataplane(d);
 	if ((rc = start_threads(d)) != 0) {
 		SL_ERR(SUBSYS, "starting threads: %s", sl_strerror(rc));
@@ -190,9 +184,12 @@ int sl_daemon_boot(struct sl_daemon *d, const struct sl_config *cfg)
 	return 0;
 
 err_threads:
+	sl_store_stop_appends(d->store);
 	sl_threads_destroy(d->threads);
 	d->threads = NULL;
 	sl_eal_stop(&d->eal);
+	sl_store_close(d->store);
+	d->store = NULL;
 err_lock:
 	unlock_data_dir(d);
 err_signals:
@@ -245,10 +242,16 @@ int sl_daemon_run(struct sl_daemon *d)
 
 int sl_daemon_shutdown(struct sl_daemon *d)
 {
+	/* No new appends; then threads newest first: the writers, last,
+	 * commit what they hold before they return. */
+	sl_store_stop_appends(d->store);
 	int rc = sl_threads_stop_all(d->threads, d->cfg.shutdown_timeout_ms);
 	sl_threads_destroy(d->threads);
 	d->threads = NULL;
 	sl_eal_stop(&d->eal);
+	if (rc != -ETIMEDOUT)
+		sl_store_close(d->store); /* a stuck writer may still use it */
+	d->store = NULL;
 	unlock_data_dir(d);
 	close(d->signal_fd);
 	d->signal_fd = -1;

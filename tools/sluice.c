@@ -3,8 +3,10 @@
  * sluice: the operator's command-line tool. Global options come first
  * (--endpoint, --json, --help, --version), then a command path looked up in
  * one static table of {name, summary, usage, handler} entries; a group entry
- * (such as `config`) has children instead of a handler. Later commands
- * (stream, put, get, tail, stats, segment) are new rows in that table.
+ * (such as `config` or `segment`) has children instead of a handler. Later
+ * commands (stream, put, get, tail, stats) are new rows in that table.
+ * `segment verify|dump` read segment files directly, through the same
+ * scanner recovery uses, and need no daemon.
  *
  * Output is for people by default and one compact JSON document per line
  * with --json. Exit status: 0 success, 1 the operation could not be carried
@@ -17,16 +19,25 @@
  */
 #include <ctype.h>
 #include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <stdarg.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
 
 #include <jansson.h>
 
 #include <sluice/config.h>
+#include <sluice/segment.h>
+#include <sluice/segscan.h>
+#include <sluice/u128.h>
 
 #include <sluice/alloc.h>
 
@@ -49,6 +60,12 @@ enum {
 #define OVERRIDE_KEY_MAX  128
 #define FORMAT_LEN_MAX    (1u << 20) /* sl_config_format output we accept */
 #define USAGE_COLUMN      18
+#define REASON_MAX        160             /* why a segment walk stopped, in a phrase */
+#define ISO_BUF           32              /* "9999-12-31T23:59:59.999Z" or "<ms>ms", NUL */
+#define ISO_SECONDS_MAX   253402300799ull /* 9999-12-31T23:59:59 UTC */
+#define KEY_SHOW_MAX      64              /* characters of a record key printed */
+#define DATA_SHOW_BYTES   32              /* bytes of record data printed, in hex */
+#define PREAD_EINTR_MAX   64              /* interrupted preads retried per call */
 
 /* A parsed --endpoint. The HTTP client of later commands reads it. */
 struct endpoint {
@@ -104,6 +121,8 @@ struct config_args {
 static int cmd_version(struct cli *cli, int argc, char **argv);
 static int cmd_config_check(struct cli *cli, int argc, char **argv);
 static int cmd_config_show(struct cli *cli, int argc, char **argv);
+static int cmd_segment_verify(struct cli *cli, int argc, char **argv);
+static int cmd_segment_dump(struct cli *cli, int argc, char **argv);
 static int cmd_help(struct cli *cli, int argc, char **argv);
 
 static const struct cmd config_cmds[] = {
@@ -126,9 +145,45 @@ static const struct cmd config_cmds[] = {
     {NULL, NULL, NULL, NULL, NULL},
 };
 
+static const struct cmd segment_cmds[] = {
+    {"verify", "Check segment files batch by batch",
+     "PATH...\n"
+     "\n"
+     "Reads each file's header and walks every batch, checking its CRC and\n"
+     "structure, and that sequence numbers run on without a gap from the\n"
+     "header's base_seq. Prints one line per file:\n"
+     "  PATH: ok: N batches, M records, seq A..B, arrival T1..T2\n"
+     "  PATH: torn tail at offset X (K bytes after the last good batch)\n"
+     "  PATH: corrupt batch at offset X (REASON); valid data follows at offset Y\n"
+     "  PATH: bad header (REASON)\n"
+     "Times are ISO 8601 UTC. With --json, an array of one object per file:\n"
+     "{path, ok, batches, records, first_seq, last_seq, first_arrival_ms,\n"
+     "last_arrival_ms, problem}, problem null or {kind (torn_tail, corrupt,\n"
+     "bad_header, io_error), offset, valid_after, reason}; sequence numbers\n"
+     "are decimal strings.\n"
+     "Exit status: 0 every file ok, 1 any file not ok (a torn tail included)\n"
+     "or unreadable, 2 bad usage.\n",
+     cmd_segment_verify, NULL},
+    {"dump", "Print a segment file's header, batches and records",
+     "PATH [--records] [--limit N]\n"
+     "\n"
+     "Prints the header, then one line per batch (offset, length, base_seq,\n"
+     "counts, arrival range) and its dedupe entries; with --records one line\n"
+     "per record (sequence number, arrival, key, data length and the first\n"
+     "32 data bytes in hex). --limit N prints at most N batches. Stops at the\n"
+     "first bad batch with the line `segment verify` would print.\n"
+     "With --json, one object {header, batches: [{offset, ..., dedupe: [...],\n"
+     "records: [...] (with --records)}], limited, problem}.\n"
+     "Exit status: 0 no problem met, 1 a problem or an unreadable file,\n"
+     "2 bad usage.\n",
+     cmd_segment_dump, NULL},
+    {NULL, NULL, NULL, NULL, NULL},
+};
+
 static const struct cmd root_cmds[] = {
     {"version", "Print the version and the allocator", "", cmd_version, NULL},
     {"config", "Check or show a configuration", "<command> [args]", NULL, config_cmds},
+    {"segment", "Verify or dump segment files offline", "<command> [args]", NULL, segment_cmds},
     {"help", "Show help for a command", "[COMMAND ...]", cmd_help, NULL},
     {NULL, NULL, NULL, NULL, NULL},
 };
@@ -799,6 +854,833 @@ static int cmd_config_show(struct cli *cli, int argc, char **argv)
 		rc = show_config(cli, cfg, a->doc);
 	free(cfg);
 	free(a);
+	return rc;
+}
+
+/* ---- segment: walking a file ------------------------------------------- */
+
+/* Why a walk over a segment file stopped before its clean end. */
+enum seg_kind {
+	SEG_FINE = 0,
+	SEG_TORN_TAIL,  /* a bad or cut batch with nothing valid after it */
+	SEG_CORRUPT,    /* a bad or out-of-sequence batch in the middle of the log */
+	SEG_BAD_HEADER, /* the segment header does not check */
+	SEG_IO_ERROR,   /* the file could not be opened or read */
+};
+
+static const char *const seg_kind_name[] = {
+    [SEG_FINE] = "ok",           [SEG_TORN_TAIL] = "torn_tail",
+    [SEG_CORRUPT] = "corrupt",   [SEG_BAD_HEADER] = "bad_header",
+    [SEG_IO_ERROR] = "io_error",
+};
+
+struct seg_problem {
+	enum seg_kind kind;
+	uint64_t off;         /* where: the batch's offset, 0 for the header */
+	uint64_t valid_after; /* offset of the next valid batch; 0: none */
+	char reason[REASON_MAX];
+};
+
+/* One segment file being walked, owned by the command walking it. */
+struct seg_file {
+	const char *path; /* borrowed from argv */
+	int fd;
+	uint64_t size;
+	struct sl_seg_scan scan;
+	struct sl_seg_header header;
+	sl_u128 next_seq;     /* the base_seq the next batch must have */
+	uint64_t batch_count; /* batches returned so far */
+	uint64_t batch_off;   /* offset of the batch returned last */
+	struct seg_problem problem;
+};
+
+/* What `segment verify` reports of a file: the part that checked out. */
+struct seg_summary {
+	uint64_t batches;
+	uint64_t records;
+	sl_u128 first_seq;
+	sl_u128 last_seq;
+	uint64_t first_arrival_ms;
+	uint64_t last_arrival_ms;
+};
+
+static uint32_t be32(const uint8_t *p)
+{
+	return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
+}
+
+/*
+ * sl_seg_pread_fn over a plain file descriptor (ctx points at the int):
+ * reads until len bytes or the end of the file. Bytes read, or -errno.
+ */
+static ssize_t fd_pread(void *ctx, void *buf, size_t len, uint64_t off)
+{
+	int fd = *(const int *)ctx;
+	size_t done = 0;
+	unsigned eintr = 0;
+
+	while (done < len) {
+		ssize_t n = pread(fd, (uint8_t *)buf + done, len - done, (off_t)(off + done));
+
+		if (n < 0 && errno == EINTR && eintr++ < PREAD_EINTR_MAX)
+			continue;
+		if (n < 0)
+			return -errno;
+		if (n == 0)
+			break;
+		done += (size_t)n;
+	}
+	return (ssize_t)done;
+}
+
+/* Record why the walk stopped; returns -EIO for an I/O error, else -EBADMSG. */
+__attribute__((format(printf, 4, 5))) static int seg_fail(struct seg_file *f, enum seg_kind kind,
+							  uint64_t off, const char *fmt, ...)
+{
+	va_list ap;
+
+	f->problem.kind = kind;
+	f->problem.off = off;
+	f->problem.valid_after = 0;
+	va_start(ap, fmt);
+	vsnprintf(f->problem.reason, sizeof(f->problem.reason), fmt, ap);
+	va_end(ap);
+	return kind == SEG_IO_ERROR ? -EIO : -EBADMSG;
+}
+
+/* Turn sl_seg_scan_header's error into f->problem, saying what is wrong. */
+static int header_problem(struct seg_file *f, int rc)
+{
+	uint8_t head[6];
+
+	if (rc == -EAGAIN)
+		return seg_fail(f, SEG_BAD_HEADER, 0,
+				"%" PRIu64 " bytes, shorter than the %u-byte header", f->size,
+				SL_SEG_HEADER_BYTES);
+	if (rc != -EBADMSG && rc != -EPROTO)
+		return seg_fail(f, SEG_IO_ERROR, 0, "read error: %s", strerror(-rc));
+	if (fd_pread(&f->fd, head, sizeof(head), 0) != (ssize_t)sizeof(head))
+		return seg_fail(f, SEG_IO_ERROR, 0, "read error: short read");
+	if (rc == -EPROTO)
+		return seg_fail(f, SEG_BAD_HEADER, 0, "format version %u; this tool reads %u",
+				(unsigned)head[4] << 8 | head[5], SL_SEG_VERSION);
+	if (be32(head) != SL_SEG_MAGIC)
+		return seg_fail(f, SEG_BAD_HEADER, 0, "no segment magic: not a segment file");
+	return seg_fail(f, SEG_BAD_HEADER, 0, "checksum or fields do not check");
+}
+
+/*
+ * Open `path` and check its segment header. 0 with the walk at the first
+ * batch, or < 0 with f->problem saying why (bad_header, io_error). Call
+ * seg_close in either case.
+ */
+static int seg_open(struct seg_file *f, const char *path)
+{
+	struct stat st;
+	int rc;
+
+	memset(f, 0, sizeof(*f));
+	f->path = path;
+	f->fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (f->fd < 0)
+		return seg_fail(f, SEG_IO_ERROR, 0, "cannot open: %s", strerror(errno));
+	if (fstat(f->fd, &st) != 0)
+		return seg_fail(f, SEG_IO_ERROR, 0, "cannot stat: %s", strerror(errno));
+	if (!S_ISREG(st.st_mode))
+		return seg_fail(f, SEG_IO_ERROR, 0, "not a regular file");
+	f->size = (uint64_t)st.st_size;
+	sl_seg_scan_init(&f->scan, fd_pread, &f->fd, f->size);
+	rc = sl_seg_scan_header(&f->scan, &f->header);
+	if (rc != 0)
+		return header_problem(f, rc);
+	f->next_seq = f->header.base_seq;
+	return 0;
+}
+
+static void seg_close(struct seg_file *f)
+{
+	sl_seg_scan_fini(&f->scan);
+	if (f->fd >= 0)
+		close(f->fd);
+	f->fd = -1;
+}
+
+/*
+ * Say in a phrase why the batch at `off` failed with `rc` (-EAGAIN or
+ * -EBADMSG), from its header read again on its own.
+ */
+static void describe_bad_batch(struct seg_file *f, uint64_t off, int rc, char *out, size_t cap)
+{
+	uint8_t head[SL_SEG_BATCH_HEADER_BYTES];
+	struct sl_seg_batch b;
+	ssize_t n = fd_pread(&f->fd, head, sizeof(head), off);
+
+	if (n < 0)
+		snprintf(out, cap, "batch header unreadable: %s", strerror((int)-n));
+	else if ((size_t)n < sizeof(head))
+		snprintf(out, cap, "the file ends %zd bytes into the batch header", n);
+	else if (be32(head) != SL_SEG_BATCH_MAGIC)
+		snprintf(out, cap, "no batch magic");
+	else if (sl_seg_batch_header_decode(head, sizeof(head), &b) != 0)
+		snprintf(out, cap, "batch header fields do not check");
+	else if (rc == -EAGAIN || b.batch_len > f->size - off)
+		snprintf(out, cap, "batch_len %" PRIu32 " runs past the end of the file",
+			 b.batch_len);
+	else
+		snprintf(out, cap, "checksum or record layout does not check");
+}
+
+/*
+ * Turn sl_seg_scan_next's error at f->scan.off into f->problem: a torn tail
+ * when no valid batch follows, corruption when one does.
+ */
+static int batch_problem(struct seg_file *f, int rc)
+{
+	uint64_t off = f->scan.off;
+	char reason[REASON_MAX];
+	int64_t next;
+
+	if (rc != -EAGAIN && rc != -EBADMSG)
+		return seg_fail(f, SEG_IO_ERROR, off, "read error: %s", strerror(-rc));
+	describe_bad_batch(f, off, rc, reason, sizeof(reason));
+	next = sl_seg_scan_find_valid(&f->scan, off);
+	if (next < 0)
+		return seg_fail(f, SEG_IO_ERROR, off, "%s; then, searching on: %s", reason,
+				strerror((int)-next));
+	rc = seg_fail(f, next == 0 ? SEG_TORN_TAIL : SEG_CORRUPT, off, "%s", reason);
+	f->problem.valid_after = (uint64_t)next;
+	return rc;
+}
+
+/*
+ * The next batch of f: 0 with *b and *bytes (valid until the next call),
+ * 1 at the clean end of the file, < 0 with f->problem set. A batch whose
+ * base_seq does not follow on from the batch before (for the first, from
+ * the header's base_seq) is corruption.
+ */
+static int seg_next(struct seg_file *f, struct sl_seg_batch *b, const uint8_t **bytes)
+{
+	char want[SL_U128_DEC_BUF], got[SL_U128_DEC_BUF];
+	uint64_t off = f->scan.off;
+	int64_t next;
+	int rc = sl_seg_scan_next(&f->scan, b, bytes);
+
+	if (rc == 1)
+		return 1;
+	if (rc != 0)
+		return batch_problem(f, rc);
+	if (b->base_seq == f->next_seq) {
+		f->next_seq = b->base_seq + b->record_count;
+		f->batch_off = off;
+		f->batch_count++;
+		return 0;
+	}
+	sl_u128_to_dec(f->next_seq, want);
+	sl_u128_to_dec(b->base_seq, got);
+	rc = seg_fail(f, SEG_CORRUPT, off, "base_seq %s where %s%s was expected", got, want,
+		      f->batch_count == 0 ? " (the header's)" : "");
+	next = sl_seg_scan_find_valid(&f->scan, off);
+	f->problem.valid_after = next > 0 ? (uint64_t)next : 0;
+	return rc;
+}
+
+/* ---- segment: output helpers ------------------------------------------- */
+
+/* Write a path for a one-line report: control bytes become '?'. */
+static void put_path(const char *path)
+{
+	for (const char *p = path; *p; p++) {
+		unsigned char c = (unsigned char)*p;
+
+		putchar(c < 0x20 || c == 0x7f ? '?' : c);
+	}
+}
+
+/* "2024-05-01T12:00:00.123Z" for ms since the epoch; "<ms>ms" past 9999. */
+static const char *iso_ms(uint64_t ms, char *out)
+{
+	time_t secs = (time_t)(ms / 1000);
+	struct tm tm;
+	size_t n;
+
+	if (ms / 1000 > ISO_SECONDS_MAX || !gmtime_r(&secs, &tm)) {
+		snprintf(out, ISO_BUF, "%" PRIu64 "ms", ms);
+		return out;
+	}
+	n = strftime(out, ISO_BUF, "%Y-%m-%dT%H:%M:%S", &tm);
+	snprintf(out + n, ISO_BUF - n, ".%03uZ", (unsigned)(ms % 1000));
+	return out;
+}
+
+static const char *dec128(sl_u128 v, char *out)
+{
+	sl_u128_to_dec(v, out);
+	return out;
+}
+
+/* Lower-case hex of p[0..len) into out (2 * len + 1 bytes). */
+static const char *hex(const uint8_t *p, size_t len, char *out)
+{
+	static const char digits[] = "0123456789abcdef";
+
+	for (size_t i = 0; i < len; i++) {
+		out[2 * i] = digits[p[i] >> 4];
+		out[2 * i + 1] = digits[p[i] & 0xf];
+	}
+	out[2 * len] = '\0';
+	return out;
+}
+
+/* A key is shown as text when every byte is printable ASCII other than '"', '\'. */
+static bool key_is_text(const uint8_t *key, size_t len)
+{
+	for (size_t i = 0; i < len; i++) {
+		if (key[i] < 0x20 || key[i] >= 0x7f || key[i] == '"' || key[i] == '\\')
+			return false;
+	}
+	return true;
+}
+
+/*
+ * A record's key for display, at most KEY_SHOW_MAX characters (out holds
+ * KEY_SHOW_MAX + 1): the text itself, or the hex of its first
+ * KEY_SHOW_MAX / 2 bytes. Returns whether it is text.
+ */
+static bool key_show(const struct sl_seg_record *r, char *out)
+{
+	size_t len;
+
+	if (key_is_text(r->key, r->key_len)) {
+		len = r->key_len < KEY_SHOW_MAX ? r->key_len : KEY_SHOW_MAX;
+		memcpy(out, r->key, len);
+		out[len] = '\0';
+		return true;
+	}
+	len = r->key_len < KEY_SHOW_MAX / 2 ? r->key_len : KEY_SHOW_MAX / 2;
+	hex(r->key, len, out);
+	return false;
+}
+
+/* The verify-style line for f's problem, on stdout. */
+static void print_problem(const struct seg_file *f)
+{
+	const struct seg_problem *p = &f->problem;
+
+	SL_ASSERT(p->kind != SEG_FINE);
+	put_path(f->path);
+	switch (p->kind) {
+	case SEG_TORN_TAIL:
+		printf(": torn tail at offset %" PRIu64 " (%" PRIu64
+		       " bytes after the last good batch)\n",
+		       p->off, f->size - p->off);
+		break;
+	case SEG_CORRUPT:
+		printf(": corrupt batch at offset %" PRIu64 " (%s); ", p->off, p->reason);
+		if (p->valid_after)
+			printf("valid data follows at offset %" PRIu64 "\n", p->valid_after);
+		else
+			puts("nothing valid follows");
+		break;
+	case SEG_BAD_HEADER:
+		printf(": bad header (%s)\n", p->reason);
+		break;
+	default:
+		printf(": error: %s\n", p->reason);
+		break;
+	}
+}
+
+/* ---- segment: JSON ----------------------------------------------------- */
+
+/* An integer, or a decimal string above what json_int_t holds. */
+static json_t *json_u64(uint64_t v)
+{
+	char dec[24];
+
+	if (v <= INT64_MAX)
+		return json_integer((json_int_t)v);
+	snprintf(dec, sizeof(dec), "%" PRIu64, v);
+	return json_string(dec);
+}
+
+/* Sequence numbers, producer ids: always decimal strings. */
+static json_t *json_dec128(sl_u128 v)
+{
+	char dec[SL_U128_DEC_BUF];
+
+	return json_string(dec128(v, dec));
+}
+
+/* Print one value compactly on stdout (no newline) and release it. */
+static bool json_emit(json_t *v)
+{
+	int rc;
+
+	if (!v)
+		return false;
+	rc = json_dumpf(v, stdout, JSON_COMPACT | JSON_ENCODE_ANY);
+	json_decref(v);
+	return rc == 0;
+}
+
+static json_t *problem_json(const struct seg_problem *p)
+{
+	if (p->kind == SEG_FINE)
+		return json_null();
+	return json_pack("{s:s, s:o, s:o, s:o}", "kind", seg_kind_name[p->kind], "offset",
+			 json_u64(p->off), "valid_after",
+			 p->valid_after ? json_u64(p->valid_after) : json_null(), "reason",
+			 json_text(p->reason));
+}
+
+static json_t *verify_json(const struct seg_file *f, const struct seg_summary *s)
+{
+	bool any = s->batches > 0;
+
+	return json_pack(
+	    "{s:o, s:b, s:o, s:o, s:o, s:o, s:o, s:o, s:o}", "path", json_text(f->path), "ok",
+	    f->problem.kind == SEG_FINE, "batches", json_u64(s->batches), "records",
+	    json_u64(s->records), "first_seq", any ? json_dec128(s->first_seq) : json_null(),
+	    "last_seq", any ? json_dec128(s->last_seq) : json_null(), "first_arrival_ms",
+	    any ? json_u64(s->first_arrival_ms) : json_null(), "last_arrival_ms",
+	    any ? json_u64(s->last_arrival_ms) : json_null(), "problem", problem_json(&f->problem));
+}
+
+/* ---- segment verify ---------------------------------------------------- */
+
+static void summary_add(struct seg_summary *s, const struct sl_seg_batch *b)
+{
+	if (s->batches == 0) {
+		s->first_seq = b->base_seq;
+		s->first_arrival_ms = b->first_arrival_ms;
+		s->last_arrival_ms = b->last_arrival_ms;
+	}
+	if (b->first_arrival_ms < s->first_arrival_ms)
+		s->first_arrival_ms = b->first_arrival_ms;
+	if (b->last_arrival_ms > s->last_arrival_ms)
+		s->last_arrival_ms = b->last_arrival_ms;
+	s->last_seq = b->base_seq + (b->record_count - 1);
+	s->batches++;
+	s->records += b->record_count;
+}
+
+/*
+ * Walk the file at `path` to its end or its first problem (f->problem).
+ * Each batch moves the walk at least a batch header forward, which bounds
+ * the loop by the file's size.
+ */
+static void verify_file(const char *path, struct seg_file *f, struct seg_summary *s)
+{
+	struct sl_seg_batch b;
+	const uint8_t *bytes;
+	int rc;
+
+	memset(s, 0, sizeof(*s));
+	rc = seg_open(f, path);
+	for (uint64_t n = 0; rc == 0 && n <= f->size / SL_SEG_BATCH_HEADER_BYTES; n++) {
+		rc = seg_next(f, &b, &bytes);
+		if (rc == 0)
+			summary_add(s, &b);
+	}
+	SL_ASSERT(rc != 0);
+	seg_close(f);
+}
+
+static void print_verify_ok(const struct seg_file *f, const struct seg_summary *s)
+{
+	char seq_a[SL_U128_DEC_BUF], seq_b[SL_U128_DEC_BUF], t1[ISO_BUF], t2[ISO_BUF];
+
+	put_path(f->path);
+	printf(": ok: %" PRIu64 " batches, %" PRIu64 " records", s->batches, s->records);
+	if (s->batches > 0)
+		printf(", seq %s..%s, arrival %s..%s", dec128(s->first_seq, seq_a),
+		       dec128(s->last_seq, seq_b), iso_ms(s->first_arrival_ms, t1),
+		       iso_ms(s->last_arrival_ms, t2));
+	putchar('\n');
+}
+
+/* Report a missing operand of the command `path`; always EXIT_USAGE. */
+static int missing_arg(const char *path, const char *what)
+{
+	fprintf(stderr, "sluice %s: missing %s\n", path, what);
+	fprintf(stderr, "Try 'sluice %s --help'.\n", path);
+	return EXIT_USAGE;
+}
+
+/*
+ * The arguments of `segment verify`: --json and paths ("--" ends the
+ * options). paths has argc slots. EXIT_OK or EXIT_USAGE.
+ */
+static int parse_verify_args(struct cli *cli, int argc, char **argv, const char **paths, int *count)
+{
+	bool options_done = false;
+
+	*count = 0;
+	for (int i = 0; i < argc; i++) {
+		const char *arg = argv[i];
+
+		if (options_done || arg[0] != '-' || strcmp(arg, "-") == 0)
+			paths[(*count)++] = arg;
+		else if (strcmp(arg, "--") == 0)
+			options_done = true;
+		else if (strcmp(arg, "--json") == 0)
+			cli->json = true;
+		else
+			return bad_arg("segment verify", "unknown option", arg);
+	}
+	return *count > 0 ? EXIT_OK : missing_arg("segment verify", "PATH");
+}
+
+static int cmd_segment_verify(struct cli *cli, int argc, char **argv)
+{
+	const char **paths = calloc((size_t)argc + 1, sizeof(*paths));
+	json_t *all = NULL;
+	int count = 0, rc, out;
+
+	if (!paths) {
+		fputs("sluice: out of memory\n", stderr);
+		return EXIT_FAIL;
+	}
+	rc = parse_verify_args(cli, argc, argv, paths, &count);
+	if (rc == EXIT_OK && cli->json && !(all = json_array()))
+		count = 0;
+	for (int i = 0; rc != EXIT_USAGE && i < count; i++) {
+		struct seg_file f;
+		struct seg_summary s;
+
+		verify_file(paths[i], &f, &s);
+		if (f.problem.kind != SEG_FINE)
+			rc = EXIT_FAIL;
+		if (all && json_array_append_new(all, verify_json(&f, &s)) != 0) {
+			json_decref(all);
+			all = NULL;
+			break;
+		} else if (!cli->json && f.problem.kind == SEG_FINE) {
+			print_verify_ok(&f, &s);
+		} else if (!cli->json) {
+			print_problem(&f);
+		}
+	}
+	free(paths);
+	if (rc == EXIT_USAGE || !cli->json)
+		return rc;
+	out = json_print(all);
+	return out != EXIT_OK ? out : rc;
+}
+
+/* ---- segment dump ------------------------------------------------------ */
+
+struct dump_args {
+	const char *path; /* borrowed from argv */
+	bool records;
+	bool limited;
+	uint64_t limit; /* batches printed at most, when limited */
+};
+
+/* A --limit value: 1..10 decimal digits, at most UINT32_MAX. */
+static bool parse_limit(const char *s, uint64_t *out)
+{
+	size_t len = strnlen(s, 11);
+	uint64_t v = 0;
+
+	if (len == 0 || len > 10)
+		return false;
+	for (size_t i = 0; i < len; i++) {
+		if (!isdigit((unsigned char)s[i]))
+			return false;
+		v = v * 10 + (uint64_t)(s[i] - '0');
+	}
+	if (v > UINT32_MAX)
+		return false;
+	*out = v;
+	return true;
+}
+
+/* The arguments of `segment dump`. EXIT_OK or EXIT_USAGE. */
+static int parse_dump_args(struct cli *cli, int argc, char **argv, struct dump_args *a)
+{
+	static const char name[] = "segment dump";
+	bool options_done = false;
+
+	memset(a, 0, sizeof(*a));
+	for (int i = 0; i < argc; i++) {
+		const char *arg = argv[i], *value;
+
+		if (options_done || arg[0] != '-' || strcmp(arg, "-") == 0) {
+			if (a->path)
+				return bad_arg(name, "unexpected argument", arg);
+			a->path = arg;
+		} else if (strcmp(arg, "--") == 0) {
+			options_done = true;
+		} else if (strcmp(arg, "--json") == 0) {
+			cli->json = true;
+		} else if (strcmp(arg, "--records") == 0) {
+			a->records = true;
+		} else if (strcmp(arg, "--limit") == 0 || strncmp(arg, "--limit=", 8) == 0) {
+			value = arg[7] == '=' ? arg + 8 : i + 1 < argc ? argv[++i] : NULL;
+			if (!value)
+				return bad_arg(name, "missing value for", arg);
+			if (!parse_limit(value, &a->limit))
+				return bad_arg(name, "--limit wants a count 0..4294967295, not",
+					       value);
+			a->limited = true;
+		} else {
+			return bad_arg(name, "unknown option", arg);
+		}
+	}
+	return a->path ? EXIT_OK : missing_arg(name, "PATH");
+}
+
+static void print_header(const struct seg_file *f)
+{
+	char seq[SL_U128_DEC_BUF], t[ISO_BUF];
+	const struct sl_seg_header *h = &f->header;
+
+	put_path(f->path);
+	printf(
+	    ": stream %" PRIu32 ", shard %" PRIu32 ", base_seq %s, created %s, %" PRIu64 " bytes\n",
+	    h->stream_id, h->shard_id, dec128(h->base_seq, seq), iso_ms(h->created_ms, t), f->size);
+}
+
+static void print_dedupe(const uint8_t *bytes, const struct sl_seg_batch *b)
+{
+	char seq[SL_U128_DEC_BUF];
+	struct sl_seg_dedupe d;
+
+	for (uint16_t i = 0; i < b->dedupe_count; i++) {
+		sl_seg_batch_dedupe(bytes, b, i, &d);
+		printf("  dedupe %u: producer_id %" PRIu64 ", batch_seq %" PRIu64
+		       ", first_seq %s, %u records, entry %u/%u\n",
+		       (unsigned)i, d.producer_id, d.batch_seq, dec128(d.first_seq, seq),
+		       (unsigned)d.record_count, (unsigned)d.entry_index, (unsigned)d.entry_count);
+	}
+}
+
+static void print_records(const uint8_t *bytes, const struct sl_seg_batch *b)
+{
+	char seq[SL_U128_DEC_BUF], t[ISO_BUF], key[KEY_SHOW_MAX + 1], data[2 * DATA_SHOW_BYTES + 1];
+	struct sl_seg_iter it;
+	struct sl_seg_record r;
+
+	sl_seg_iter_init(&it, bytes, b);
+	for (uint32_t i = 0; i < b->record_count && sl_seg_iter_next(&it, &r) == 1; i++) {
+		bool text = key_show(&r, key);
+		size_t shown = r.data_len < DATA_SHOW_BYTES ? r.data_len : DATA_SHOW_BYTES;
+		bool key_cut = text ? r.key_len > KEY_SHOW_MAX : r.key_len > KEY_SHOW_MAX / 2;
+
+		printf("  record %s: arrival %s, key %s%s%s%s, data_len %" PRIu32 ", data %s%s\n",
+		       dec128(r.seq, seq), iso_ms(r.arrival_ms, t), text ? "\"" : "0x", key,
+		       text ? "\"" : "", key_cut ? "..." : "", r.data_len, hex(r.data, shown, data),
+		       r.data_len > shown ? "..." : "");
+	}
+}
+
+static void print_batch(const struct seg_file *f, const struct sl_seg_batch *b,
+			const uint8_t *bytes, bool records)
+{
+	char seq[SL_U128_DEC_BUF], t1[ISO_BUF], t2[ISO_BUF];
+
+	printf("batch %" PRIu64 " at offset %" PRIu64 ": batch_len %" PRIu32
+	       ", base_seq %s, %" PRIu32 " records, %u dedupe, arrival %s..%s\n",
+	       f->batch_count - 1, f->batch_off, b->batch_len, dec128(b->base_seq, seq),
+	       b->record_count, (unsigned)b->dedupe_count, iso_ms(b->first_arrival_ms, t1),
+	       iso_ms(b->last_arrival_ms, t2));
+	print_dedupe(bytes, b);
+	if (records)
+		print_records(bytes, b);
+}
+
+static json_t *header_json(const struct seg_file *f)
+{
+	const struct sl_seg_header *h = &f->header;
+
+	return json_pack("{s:o, s:I, s:I, s:o, s:o, s:o}", "path", json_text(f->path), "stream_id",
+			 (json_int_t)h->stream_id, "shard_id", (json_int_t)h->shard_id, "base_seq",
+			 json_dec128(h->base_seq), "created_ms", json_u64(h->created_ms), "size",
+			 json_u64(f->size));
+}
+
+static json_t *dedupe_json(const uint8_t *bytes, const struct sl_seg_batch *b)
+{
+	json_t *arr = json_array();
+	struct sl_seg_dedupe d;
+
+	for (uint16_t i = 0; arr && i < b->dedupe_count; i++) {
+		sl_seg_batch_dedupe(bytes, b, i, &d);
+		if (json_array_append_new(arr, json_pack("{s:o, s:o, s:o, s:i, s:i, s:i}",
+							 "producer_id", json_dec128(d.producer_id),
+							 "batch_seq", json_dec128(d.batch_seq),
+							 "first_seq", json_dec128(d.first_seq),
+							 "record_count", (int)d.record_count,
+							 "entry_index", (int)d.entry_index,
+							 "entry_count", (int)d.entry_count)) != 0) {
+			json_decref(arr);
+			arr = NULL;
+		}
+	}
+	return arr;
+}
+
+static json_t *batch_json(const struct seg_file *f, const struct sl_seg_batch *b,
+			  const uint8_t *bytes)
+{
+	return json_pack(
+	    "{s:o, s:I, s:I, s:o, s:I, s:i, s:o, s:o, s:o}", "offset", json_u64(f->batch_off),
+	    "batch_len", (json_int_t)b->batch_len, "payload_len", (json_int_t)b->payload_len,
+	    "base_seq", json_dec128(b->base_seq), "record_count", (json_int_t)b->record_count,
+	    "dedupe_count", (int)b->dedupe_count, "first_arrival_ms", json_u64(b->first_arrival_ms),
+	    "last_arrival_ms", json_u64(b->last_arrival_ms), "dedupe", dedupe_json(bytes, b));
+}
+
+static json_t *record_json(const struct sl_seg_record *r)
+{
+	char key[KEY_SHOW_MAX + 1], data[2 * DATA_SHOW_BYTES + 1];
+	bool text = key_show(r, key);
+	size_t shown = r->data_len < DATA_SHOW_BYTES ? r->data_len : DATA_SHOW_BYTES;
+	bool ehk = r->flags & SL_RECORD_F_EXPLICIT_HASH_KEY;
+
+	return json_pack("{s:o, s:o, s:s, s:b, s:i, s:o, s:I, s:s}", "seq", json_dec128(r->seq),
+			 "arrival_ms", json_u64(r->arrival_ms), "key", key, "key_is_hex", !text,
+			 "key_len", (int)r->key_len, "explicit_hash_key",
+			 ehk ? json_dec128(r->explicit_hash_key) : json_null(), "data_len",
+			 (json_int_t)r->data_len, "data_hex", hex(r->data, shown, data));
+}
+
+/*
+ * Print one batch as a JSON object; its records (with `records`) are
+ * printed one at a time, so memory stays bounded by one record's object.
+ */
+static bool emit_batch_json(const struct seg_file *f, const struct sl_seg_batch *b,
+			    const uint8_t *bytes, bool records)
+{
+	json_t *obj = batch_json(f, b, bytes);
+	char *text = obj ? json_dumps(obj, JSON_COMPACT) : NULL;
+	struct sl_seg_iter it;
+	struct sl_seg_record r;
+	size_t len;
+	bool ok = true;
+
+	json_decref(obj);
+	if (!text)
+		return false;
+	len = strlen(text);
+	SL_ASSERT(len > 0);
+	SL_ASSERT(text[len - 1] == '}');
+	fwrite(text, 1, records ? len - 1 : len, stdout);
+	free(text);
+	if (!records)
+		return true;
+	fputs(",\"records\":[", stdout);
+	sl_seg_iter_init(&it, bytes, b);
+	for (uint32_t i = 0; ok && i < b->record_count && sl_seg_iter_next(&it, &r) == 1; i++) {
+		if (i > 0)
+			putchar(',');
+		ok = json_emit(record_json(&r));
+	}
+	fputs("]}", stdout);
+	return ok;
+}
+
+/*
+ * Print f's batches from the first, at most a->limit when limited, until
+ * the end or the first problem. 0, or < 0 after a problem (f->problem) or,
+ * with -ENOMEM, when the JSON could not be built. *more: batches remain
+ * unprinted because of the limit.
+ */
+static int dump_batches(const struct cli *cli, struct seg_file *f, const struct dump_args *a,
+			bool *more)
+{
+	struct sl_seg_batch b;
+	const uint8_t *bytes;
+	int rc;
+
+	*more = false;
+	for (uint64_t n = 0; n <= f->size / SL_SEG_BATCH_HEADER_BYTES; n++) {
+		if (a->limited && n == a->limit) {
+			*more = f->scan.off < f->size;
+			return 0;
+		}
+		rc = seg_next(f, &b, &bytes);
+		if (rc != 0)
+			return rc < 0 ? rc : 0;
+		if (!cli->json)
+			print_batch(f, &b, bytes, a->records);
+		else if ((n > 0 && putchar(',') == EOF) ||
+			 !emit_batch_json(f, &b, bytes, a->records))
+			return -ENOMEM;
+	}
+	SL_ASSERT(false); /* every batch moves the walk forward by at least its header */
+	return -EIO;
+}
+
+/*
+ * `segment dump --json`: one object {header, batches, limited, problem},
+ * written piece by piece so that a large file never sits in memory.
+ * EXIT_OK, or EXIT_FAIL when out of memory.
+ */
+static int dump_json(const struct cli *cli, struct seg_file *f, const struct dump_args *a,
+		     bool opened, int *walk_rc)
+{
+	bool more = false;
+
+	*walk_rc = 0;
+	fputs("{\"header\":", stdout);
+	if (!json_emit(opened ? header_json(f) : json_null()))
+		goto err_oom;
+	fputs(",\"batches\":[", stdout);
+	if (opened)
+		*walk_rc = dump_batches(cli, f, a, &more);
+	if (*walk_rc == -ENOMEM)
+		goto err_oom;
+	printf("],\"limited\":%s,\"problem\":", more ? "true" : "false");
+	if (!json_emit(problem_json(&f->problem)))
+		goto err_oom;
+	fputs("}\n", stdout);
+	return EXIT_OK;
+err_oom:
+	fputs("\nsluice: out of memory\n", stderr);
+	return EXIT_FAIL;
+}
+
+static int dump_human(const struct cli *cli, struct seg_file *f, const struct dump_args *a,
+		      bool opened)
+{
+	bool more = false;
+
+	if (!opened) {
+		print_problem(f);
+		return EXIT_FAIL;
+	}
+	print_header(f);
+	if (dump_batches(cli, f, a, &more) < 0) {
+		print_problem(f);
+		return EXIT_FAIL;
+	}
+	if (more)
+		printf("(--limit %" PRIu64 ": more follows at offset %" PRIu64 ")\n", a->limit,
+		       f->scan.off);
+	return EXIT_OK;
+}
+
+static int cmd_segment_dump(struct cli *cli, int argc, char **argv)
+{
+	struct dump_args a;
+	struct seg_file f;
+	bool opened;
+	int rc, walk_rc;
+
+	rc = parse_dump_args(cli, argc, argv, &a);
+	if (rc != EXIT_OK)
+		return rc;
+	opened = seg_open(&f, a.path) == 0;
+	if (cli->json) {
+		rc = dump_json(cli, &f, &a, opened, &walk_rc);
+		if (rc == EXIT_OK && (!opened || walk_rc < 0))
+			rc = EXIT_FAIL;
+	} else {
+		rc = dump_human(cli, &f, &a, opened);
+	}
+	seg_close(&f);
 	return rc;
 }
 

@@ -72,6 +72,12 @@ struct sl_config {
 	char dpdk_eal_args[SL_CONFIG_STR_MAX];
 	/* [storage] */
 	uint32_t storage_writers;
+	uint32_t storage_segment_mb;
+	uint32_t storage_segment_age_s;
+	uint32_t storage_batch_kb;
+	uint32_t storage_linger_us;
+	uint32_t storage_ring_slots;
+	bool storage_direct_io;
 
 	/* Where each key was last set from (enum sl_config_src), by table index. */
 	uint8_t src[64];

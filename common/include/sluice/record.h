@@ -59,6 +59,7 @@ enum sl_durability {
 enum sl_append_status {
 	SL_APPEND_OK = 0,
 	SL_APPEND_THROTTLED = 2,
+	SL_APPEND_STREAM_NOT_FOUND = 3,
 	SL_APPEND_INTERNAL = 7,
 	SL_APPEND_SHUTTING_DOWN = 9,
 };
@@ -85,6 +86,8 @@ struct sl_append {
 	uint32_t shard_id;
 	const struct sl_record *records;
 	uint16_t record_count; /* 1..SL_FRAME_RECORDS_MAX */
+	uint16_t entry_index;  /* this shard's place among the frame's ack entries */
+	uint16_t entry_count;  /* how many shards the frame's records went to */
 	/* Filled by storage before done(): */
 	uint8_t status;    /* enum sl_append_status */
 	sl_u128 first_seq; /* records have first_seq, first_seq + 1, ... */

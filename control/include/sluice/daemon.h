@@ -14,11 +14,22 @@
 
 #include <sluice/config.h>
 #include <sluice/eal.h>
+#include <sluice/store.h>
 #include <sluice/threads.h>
+
+struct sl_daemon;
+
+/* What each writer thread is handed. */
+struct sl_daemon_writer {
+	struct sl_daemon *d;
+	unsigned index;
+};
 
 struct sl_daemon {
 	struct sl_config cfg;
 	struct sl_eal eal;
+	struct sl_store *store;
+	struct sl_daemon_writer writers[64];
 	struct sl_threads *threads;
 	int lock_fd;
 	int signal_fd;

@@ -129,11 +129,29 @@ static void check_roundtrip_at(const char *file, int line, const struct sl_confi
 /* ---- defaults ---- */
 
 static const char *const key_names[] = {
-    "daemon.data_dir", "daemon.log_level", "daemon.log_subsystems", "daemon.shutdown_timeout_ms",
-    "api.listen",      "ingest.listen",    "dpdk.enabled",          "dpdk.vdev",
-    "dpdk.pci",        "dpdk.ip",          "dpdk.lcores",           "dpdk.file_prefix",
-    "dpdk.huge",       "dpdk.memory_mb",   "dpdk.in_memory",        "dpdk.eal_args",
+    "daemon.data_dir",
+    "daemon.log_level",
+    "daemon.log_subsystems",
+    "daemon.shutdown_timeout_ms",
+    "api.listen",
+    "ingest.listen",
+    "dpdk.enabled",
+    "dpdk.vdev",
+    "dpdk.pci",
+    "dpdk.ip",
+    "dpdk.lcores",
+    "dpdk.file_prefix",
+    "dpdk.huge",
+    "dpdk.memory_mb",
+    "dpdk.in_memory",
+    "dpdk.eal_args",
     "storage.writers",
+    "storage.segment_mb",
+    "storage.segment_age_s",
+    "storage.batch_kb",
+    "storage.linger_us",
+    "storage.ring_slots",
+    "storage.direct_io",
 };
 
 static const char defaults_text[] = "[daemon]\n"
@@ -161,7 +179,13 @@ static const char defaults_text[] = "[daemon]\n"
 				    "eal_args = \n"
 				    "\n"
 				    "[storage]\n"
-				    "writers = 1\n";
+				    "writers = 1\n"
+				    "segment_mb = 256\n"
+				    "segment_age_s = 3600\n"
+				    "batch_kb = 2048\n"
+				    "linger_us = 0\n"
+				    "ring_slots = 4096\n"
+				    "direct_io = true\n";
 
 static void test_defaults(void)
 {
@@ -854,6 +878,12 @@ static void test_format(void)
 	    {"dpdk.in_memory", "no"},
 	    {"dpdk.eal_args", "--log-level=8 -n 4"},
 	    {"storage.writers", "4"},
+	    {"storage.segment_mb", "64"},
+	    {"storage.segment_age_s", "60"},
+	    {"storage.batch_kb", "512"},
+	    {"storage.linger_us", "200"},
+	    {"storage.ring_slots", "1024"},
+	    {"storage.direct_io", "no"},
 	};
 
 	sl_config_defaults(&cfg);
@@ -886,7 +916,13 @@ static void test_format(void)
 			    "eal_args = --log-level=8 -n 4\n"
 			    "\n"
 			    "[storage]\n"
-			    "writers = 4\n");
+			    "writers = 4\n"
+			    "segment_mb = 64\n"
+			    "segment_age_s = 60\n"
+			    "batch_kb = 512\n"
+			    "linger_us = 200\n"
+			    "ring_slots = 1024\n"
+			    "direct_io = false\n");
 	CHECK_ROUNDTRIP(&cfg, "non-default configuration");
 	CHECK_EQ_U64(format(&cfg, false, text_a), n); /* the round trip used text_a */
 

@@ -1,0 +1,363 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+/*
+ * Readers: records of a shard from a position (a sequence number, an
+ * arrival time, the trim horizon, latest), bounded by a record count and a
+ * byte budget, never past the visible watermark, never older than the
+ * stream's retention.
+ *
+ * Readers run on control threads and never touch writer state: they read
+ * segment files with pread (served by the page cache for recent data) up
+ * to visible_lo, which the writer publishes (release) only after the
+ * commit that holds those records completed. Each batch read is checked
+ * again (CRC and structure): the pair of the check made before it was
+ * written.
+ *
+ * Per shard, under read_lock, readers keep a view of each segment: an fd
+ * and a sparse index (an entry per 64 KiB of batches: base, offset,
+ * arrival times), built lazily by reading batch headers and extended as
+ * the segment grows.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <sluice/assert.h>
+#include <sluice/clock.h>
+#include <sluice/error.h>
+#include <sluice/log.h>
+
+#include "store_internal.h"
+
+#define SUBSYS            "storage"
+#define INDEX_EVERY_BYTES (64u << 10)
+
+void sl_shard_views_fini(struct sl_shard *sh)
+{
+	for (uint32_t i = 0; i < sh->view_count; i++) {
+		if (sh->views[i].fd >= 0)
+			close(sh->views[i].fd);
+		free(sh->views[i].idx);
+	}
+	free(sh->views);
+	sh->views = NULL;
+	sh->view_count = sh->view_cap = 0;
+}
+
+/* Bring the view list in line with the directory (new segments, deleted
+ * ones). 0 or -errno. */
+int sl_shard_views_refresh(struct sl_shard *sh)
+{
+	uint64_t *bases = NULL;
+	int n = sl_shard_list_segments(sh, &bases);
+	if (n < 0)
+		return n;
+	struct seg_view *nv = calloc((size_t)n + 1, sizeof(*nv));
+	if (nv == NULL) {
+		free(bases);
+		return -ENOMEM;
+	}
+	uint32_t j = 0;
+	for (int i = 0; i < n; i++) {
+		while (j < sh->view_count && sh->views[j].base_lo < bases[i]) {
+			if (sh->views[j].fd >= 0)
+				close(sh->views[j].fd); /* deleted by retention */
+			free(sh->views[j].idx);
+			j++;
+		}
+		if (j < sh->view_count && sh->views[j].base_lo == bases[i]) {
+			nv[i] = sh->views[j++];
+		} else {
+			nv[i] = (struct seg_view){.base_lo = bases[i],
+						  .fd = -1,
+						  .scanned = SL_SEG_HEADER_BYTES,
+						  .last_lo = bases[i]};
+		}
+	}
+	for (; j < sh->view_count; j++) {
+		if (sh->views[j].fd >= 0)
+			close(sh->views[j].fd);
+		free(sh->views[j].idx);
+	}
+	free(sh->views);
+	free(bases);
+	sh->views = nv;
+	sh->view_count = (uint32_t)n;
+	sh->view_cap = (uint32_t)n + 1;
+	return 0;
+}
+
+static int view_open(struct sl_shard *sh, struct seg_view *v)
+{
+	if (v->fd >= 0)
+		return 0;
+	char name[32];
+	sl_seg_file_name(name, sizeof(name), sl_shard_seq(sh, v->base_lo));
+	v->fd = openat(sh->dirfd, name, O_RDONLY | O_CLOEXEC);
+	return v->fd < 0 ? sl_neg_errno() : 0;
+}
+
+static int index_add(struct seg_view *v, const struct sl_seg_batch *b, uint64_t off)
+{
+	if (v->idx_count == v->idx_cap) {
+		uint32_t cap = v->idx_cap ? v->idx_cap * 2 : 64;
+		struct idx_entry *n = realloc(v->idx, cap * sizeof(*n));
+		if (n == NULL)
+			return -ENOMEM;
+		v->idx = n;
+		v->idx_cap = cap;
+	}
+	v->idx[v->idx_count++] = (struct idx_entry){
+	    .base_lo = sl_u128_lo(b->base_seq),
+	    .off = off,
+	    .first_arrival_ms = b->first_arrival_ms,
+	    .last_arrival_ms = b->last_arrival_ms,
+	};
+	return 0;
+}
+
+/*
+ * Extend a view's index over batches that are visible (below vis_lo).
+ * Reads batch headers only. 0 or -errno (-EBADMSG: a header that should
+ * be good is not).
+ */
+int sl_shard_view_index(struct sl_shard *sh, struct seg_view *v, uint64_t vis_lo)
+{
+	uint8_t hdr[SL_SEG_BATCH_HEADER_BYTES];
+	struct sl_seg_batch b;
+	uint64_t last_idx_off = v->idx_count ? v->idx[v->idx_count - 1].off : 0;
+	int rc = view_open(sh, v);
+	while (rc == 0 && v->last_lo < vis_lo) {
+		ssize_t n = pread(v->fd, hdr, sizeof(hdr), (off_t)v->scanned);
+		if (n != (ssize_t)sizeof(hdr))
+			break; /* end of this segment: the rest is in the next */
+		if (sl_seg_batch_header_decode(hdr, sizeof(hdr), &b) != 0 ||
+		    sl_u128_lo(b.base_seq) != v->last_lo)
+			return -EBADMSG;
+		if (sl_u128_lo(b.base_seq) + b.record_count > vis_lo)
+			break;
+		if (v->idx_count == 0 || v->scanned - last_idx_off >= INDEX_EVERY_BYTES) {
+			rc = index_add(v, &b, v->scanned);
+			last_idx_off = v->scanned;
+		}
+		if (v->idx_count == 1 && v->scanned == SL_SEG_HEADER_BYTES)
+			v->first_arrival_ms = b.first_arrival_ms;
+		v->last_arrival_ms = b.last_arrival_ms;
+		v->last_lo = sl_u128_lo(b.base_seq) + b.record_count;
+		v->scanned += b.batch_len;
+	}
+	return rc;
+}
+
+/* The view holding counter lo: the last whose base <= lo (or the first). */
+static struct seg_view *view_for(struct sl_shard *sh, uint64_t lo)
+{
+	struct seg_view *best = NULL;
+	for (uint32_t i = 0; i < sh->view_count; i++) {
+		if (sh->views[i].base_lo <= lo || best == NULL)
+			best = &sh->views[i];
+		if (sh->views[i].base_lo > lo)
+			break;
+	}
+	return best;
+}
+
+/* Offset of the indexed batch to start scanning from for lo. */
+static uint64_t index_seek(const struct seg_view *v, uint64_t lo)
+{
+	uint64_t off = SL_SEG_HEADER_BYTES;
+	for (uint32_t i = 0; i < v->idx_count && v->idx[i].base_lo <= lo; i++)
+		off = v->idx[i].off;
+	return off;
+}
+
+struct read_ctx {
+	struct sl_shard *sh;
+	uint64_t pos; /* next counter wanted */
+	uint64_t vis_lo;
+	uint64_t horizon_ms; /* records older than this have expired */
+	uint64_t at_time_ms; /* AT_TIME: skip records before it */
+	struct sl_read_record *recs;
+	uint32_t max, count;
+	uint8_t *buf;
+	uint32_t buf_len, buf_used;
+	uint8_t *batch; /* scratch for one batch */
+	size_t batch_cap;
+	bool full;
+};
+
+/* Copy the records of one checked batch from ctx->pos on. */
+static void take_records(struct read_ctx *c, const uint8_t *batch, const struct sl_seg_batch *b)
+{
+	struct sl_seg_iter it;
+	struct sl_seg_record r;
+	sl_seg_iter_init(&it, batch, b);
+	while (!c->full && sl_seg_iter_next(&it, &r) == 1) {
+		uint64_t lo = sl_u128_lo(r.seq);
+		if (lo < c->pos)
+			continue;
+		if (lo >= c->vis_lo || c->count == c->max) {
+			c->full = true;
+			break;
+		}
+		if (r.arrival_ms < c->horizon_ms || r.arrival_ms < c->at_time_ms) {
+			c->pos = lo + 1;
+			continue;
+		}
+		if ((uint64_t)c->buf_used + r.key_len + r.data_len > c->buf_len) {
+			c->full = true;
+			break;
+		}
+		struct sl_read_record *out = &c->recs[c->count++];
+		out->seq = r.seq;
+		out->arrival_ms = r.arrival_ms;
+		out->key_off = c->buf_used;
+		out->key_len = r.key_len;
+		memcpy(c->buf + c->buf_used, r.key, r.key_len);
+		c->buf_used += r.key_len;
+		out->data_off = c->buf_used;
+		out->data_len = r.data_len;
+		memcpy(c->buf + c->buf_used, r.data, r.data_len);
+		c->buf_used += r.data_len;
+		c->pos = lo + 1;
+	}
+}
+
+/* Read one batch at off into the scratch buffer and check it. */
+static int load_batch(struct read_ctx *c, struct seg_view *v, uint64_t off, struct sl_seg_batch *b)
+{
+	uint8_t hdr[SL_SEG_BATCH_HEADER_BYTES];
+	if (pread(v->fd, hdr, sizeof(hdr), (off_t)off) != (ssize_t)sizeof(hdr))
+		return -ENODATA;
+	int rc = sl_seg_batch_header_decode(hdr, sizeof(hdr), b);
+	if (rc != 0)
+		return rc;
+	if (b->batch_len > c->batch_cap) {
+		uint8_t *nb = realloc(c->batch, b->batch_len);
+		if (nb == NULL)
+			return -ENOMEM;
+		c->batch = nb;
+		c->batch_cap = b->batch_len;
+	}
+	ssize_t n = pread(v->fd, c->batch, b->batch_len, (off_t)off);
+	if (n != (ssize_t)b->batch_len)
+		return n < 0 ? sl_neg_errno() : -ENODATA;
+	return sl_seg_batch_check(c->batch, b->batch_len, b);
+}
+
+/* Read from one view starting at c->pos. Returns 0 or -errno. */
+static int read_view(struct read_ctx *c, struct seg_view *v)
+{
+	struct sl_seg_batch b;
+	int rc = sl_shard_view_index(c->sh, v, c->vis_lo);
+	if (rc != 0)
+		return rc;
+	uint64_t off = index_seek(v, c->pos);
+	while (!c->full && off < v->scanned) {
+		rc = load_batch(c, v, off, &b);
+		if (rc != 0)
+			return rc == -ENODATA ? 0 : rc;
+		uint64_t base = sl_u128_lo(b.base_seq);
+		bool wanted = base + b.record_count > c->pos &&
+			      b.last_arrival_ms >= c->horizon_ms &&
+			      b.last_arrival_ms >= c->at_time_ms;
+		if (wanted)
+			take_records(c, c->batch, &b);
+		else if (base + b.record_count > c->pos)
+			c->pos = base + b.record_count; /* expired or before the time */
+		off += b.batch_len;
+	}
+	return 0;
+}
+
+/* Where a read starts, as a counter; -ERANGE for a foreign seq. */
+static int start_pos(struct sl_shard *sh, enum sl_read_from from, sl_u128 seq, uint64_t vis_lo,
+		     uint64_t *pos)
+{
+	switch (from) {
+	case SL_READ_AT_SEQ:
+	case SL_READ_AFTER_SEQ:
+		if (sl_u128_hi(seq) != sh->seq_prefix)
+			return -ERANGE;
+		*pos = sl_u128_lo(seq) + (from == SL_READ_AFTER_SEQ ? 1 : 0);
+		return 0;
+	case SL_READ_LATEST:
+		*pos = vis_lo;
+		return 0;
+	case SL_READ_AT_TIME:
+	case SL_READ_TRIM_HORIZON:
+		*pos = sh->view_count ? sh->views[0].base_lo : vis_lo;
+		return 0;
+	}
+	return -EINVAL;
+}
+
+static int read_locked(struct read_ctx *c, enum sl_read_from from, sl_u128 seq)
+{
+	struct sl_shard *sh = c->sh;
+	int rc = 0;
+	if (sh->view_count == 0 || sh->views[sh->view_count - 1].last_lo < c->vis_lo)
+		rc = sl_shard_views_refresh(sh);
+	if (rc == 0)
+		rc = start_pos(sh, from, seq, c->vis_lo, &c->pos);
+	if (rc != 0 || sh->view_count == 0 || c->pos >= c->vis_lo)
+		return rc;
+	if (c->pos < sh->views[0].base_lo)
+		c->pos = sh->views[0].base_lo; /* trimmed by retention */
+	for (struct seg_view *v = view_for(sh, c->pos);
+	     rc == 0 && !c->full && v < sh->views + sh->view_count && c->pos < c->vis_lo; v++) {
+		rc = read_view(c, v);
+		if (rc == -ENOENT) {
+			rc = 0; /* deleted by retention under us: the next one goes on */
+			continue;
+		}
+	}
+	return rc;
+}
+
+int sl_store_read(struct sl_store *st, struct sl_shard *sh, enum sl_read_from from, sl_u128 seq,
+		  uint64_t time_ms, struct sl_read_record *recs, uint32_t max_records, uint8_t *buf,
+		  uint32_t buf_len, sl_u128 *next_seq)
+{
+	(void)st;
+	if (sh == NULL)
+		return -ENOENT;
+	uint64_t now = sl_clock_wall_ms();
+	uint64_t keep_ms =
+	    (uint64_t)__atomic_load_n(&sh->retention_hours, __ATOMIC_RELAXED) * 3600000u;
+	struct read_ctx c = {
+	    .sh = sh,
+	    .vis_lo = __atomic_load_n(&sh->visible_lo, __ATOMIC_ACQUIRE),
+	    .horizon_ms = now > keep_ms ? now - keep_ms : 0,
+	    .at_time_ms = from == SL_READ_AT_TIME ? time_ms : 0,
+	    .recs = recs,
+	    .max = max_records,
+	    .buf = buf,
+	    .buf_len = buf_len,
+	};
+	pthread_mutex_lock(&sh->read_lock);
+	int rc = read_locked(&c, from, seq);
+	pthread_mutex_unlock(&sh->read_lock);
+	free(c.batch);
+	if (rc != 0) {
+		if (rc == -EBADMSG)
+			SL_LOG_RL(SL_LOG_ERROR, SUBSYS,
+				  "stream %u shard %u: a batch failed its check on read",
+				  sh->stream_id, sh->shard_id);
+		return rc;
+	}
+	*next_seq = sl_shard_seq(sh, c.pos);
+	return (int)c.count;
+}
+
+void sl_store_shard_status(const struct sl_shard *sh, struct sl_shard_status *out)
+{
+	uint64_t vis = __atomic_load_n(&sh->visible_lo, __ATOMIC_ACQUIRE);
+	out->next_seq = sl_shard_seq(sh, vis); /* the writer's own counter is not ours to read */
+	out->visible_seq = sl_shard_seq(sh, vis);
+	out->segments = __atomic_load_n(&sh->segments, __ATOMIC_RELAXED);
+	out->bytes = __atomic_load_n(&sh->bytes_total, __ATOMIC_RELAXED);
+	out->error = __atomic_load_n(&sh->error, __ATOMIC_ACQUIRE);
+}

@@ -1,0 +1,181 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+/*
+ * The storage engine's internal types, shared by store.c (open, streams,
+ * appends), writer.c (the writer loop), recovery.c and reader.c. Not a
+ * public header: nothing outside storage/ sees it.
+ *
+ * Who touches what:
+ * - writer-owned (one writer thread per shard, no locks): next_lo, seg,
+ *   bufs, filling/inflight, held, last_arrival_ms.
+ * - published by the writer, read anywhere with acquire loads:
+ *   visible_lo, error, bytes_total, segments.
+ * - reader-side cache (segment list and sparse index), guarded by
+ *   read_lock: readers and retention on control threads; never the writer.
+ */
+#ifndef SLUICE_STORE_INTERNAL_H
+#define SLUICE_STORE_INTERNAL_H
+
+#include <pthread.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include <sluice/io.h>
+#include <sluice/meta.h>
+#include <sluice/record.h>
+#include <sluice/ring.h>
+#include <sluice/segment.h>
+#include <sluice/store.h>
+
+#define SL_STORE_APPS_PER_BATCH 1024
+#define SL_STORE_SHARDS_MAX     65536
+#define SL_STORE_WRITERS_MAX    64
+#define SL_STORE_MAILBOX_SLOTS  1024
+#define SL_STORE_DIR_MAX        1024
+
+/* A batch buffer and the commit that carries it. */
+struct batch_buf {
+	uint8_t *mem; /* aligned, cap bytes */
+	uint32_t cap;
+	int buf_index; /* registered buffer index, -1 if none */
+	struct sl_seg_builder b;
+	struct sl_append *apps[SL_STORE_APPS_PER_BATCH];
+	uint32_t app_count;
+	uint64_t first_lo; /* counter of the batch's first record */
+	uint32_t records;
+	uint64_t off; /* where it is written */
+	uint32_t len; /* batch_len */
+	uint64_t opened_ns;
+	int pending; /* completions still to come */
+	int result;  /* first error, or 0 */
+	bool synced; /* carries an fdatasync */
+	struct sl_io_req wreq;
+	struct sl_io_req freq;
+	struct sl_shard *sh;
+};
+
+/* The writer's view of the active segment. */
+struct seg_active {
+	int fd; /* -1: none yet (created at the first commit) */
+	uint64_t base_lo;
+	uint64_t size; /* bytes written or in flight: the next offset */
+	uint64_t created_ms;
+};
+
+/* Reader-side knowledge of one segment. */
+struct seg_view {
+	uint64_t base_lo;
+	int fd;
+	uint64_t scanned; /* bytes of batches indexed so far */
+	uint64_t last_lo; /* counter after the last indexed batch */
+	uint64_t first_arrival_ms, last_arrival_ms;
+	struct idx_entry *idx;
+	uint32_t idx_count, idx_cap;
+};
+
+struct idx_entry {
+	uint64_t base_lo;
+	uint64_t off;
+	uint64_t first_arrival_ms;
+	uint64_t last_arrival_ms;
+};
+
+struct sl_shard {
+	struct sl_store *st;
+	uint32_t stream_id;
+	uint32_t shard_id;
+	uint64_t seq_prefix;
+	enum sl_durability durability;
+	uint32_t retention_hours;
+	uint64_t retention_bytes;
+	unsigned writer;
+	char dir[SL_STORE_DIR_MAX];
+	int dirfd;
+	struct sl_ring *ring;
+
+	/* writer-owned */
+	uint64_t next_lo;
+	uint64_t last_arrival_ms;
+	struct seg_active seg;
+	struct batch_buf bufs[2];
+	int filling;            /* index into bufs, or -1 */
+	int inflight;           /* index into bufs, or -1 */
+	struct sl_append *held; /* dequeued, waits for buffer room */
+	bool removed;           /* stream deleted (atomic): fail what comes */
+	bool released;          /* the writer dropped it (atomic) */
+
+	/* published */
+	uint64_t visible_lo; /* records < this are visible (atomic) */
+	int error;           /* errno that stopped the shard (atomic) */
+	uint64_t bytes_total;
+	uint64_t segments;
+
+	/* reader side */
+	pthread_mutex_t read_lock;
+	struct seg_view *views;
+	uint32_t view_count, view_cap;
+};
+
+/* A writer thread's state. */
+struct writer {
+	struct sl_store *st;
+	unsigned index;
+	struct sl_io *io;
+	struct sl_shard **shards; /* owned shards, cap SL_STORE_SHARDS_MAX */
+	uint32_t shard_count;
+	struct sl_ring *mailbox;   /* shards to add (control thread → writer) */
+	int wake_fd;               /* eventfd: producers wake a sleeping writer */
+	int sleeping;              /* atomic */
+	struct sl_io_req wake_req; /* io_uring poll on wake_fd while I/O is in flight */
+	bool wake_armed;
+};
+
+/* The data directory leaves room for shards/<id>/<id>/<file> in DIR_MAX. */
+#define SL_STORE_DATA_DIR_MAX (SL_STORE_DIR_MAX - 128)
+
+struct sl_store {
+	struct sl_store_options opt;
+	char data_dir[SL_STORE_DATA_DIR_MAX];
+	struct sl_meta *meta;
+	struct writer writers[SL_STORE_WRITERS_MAX];
+	/* Every shard, by (stream, shard): a flat table the control thread
+	 * appends to; readers look up under shards_lock. */
+	pthread_rwlock_t shards_lock;
+	struct sl_shard **shards;
+	uint32_t shard_count, shard_cap;
+	int stopping; /* atomic */
+};
+
+/* writer.c */
+void sl_writer_wake(struct writer *w);
+int sl_shard_buffers_init(struct sl_shard *sh, uint32_t cap);
+void sl_shard_buffers_fini(struct sl_shard *sh);
+
+/* recovery.c: scan the shard's segments, truncate a torn tail, set
+ * next_lo and the active segment. 0, -EUCLEAN (corruption in the middle:
+ * logged with file and offset), -errno. */
+int sl_shard_recover(struct sl_shard *sh, struct sl_io *io);
+
+/* recovery.c: the shard's segment bases, ascending, in a malloc'd array
+ * (*out); returns the count or -errno. */
+int sl_shard_list_segments(const struct sl_shard *sh, uint64_t **out);
+
+/* reader.c (callers hold sh->read_lock): bring the segment views in line
+ * with the directory; extend a view's sparse index over batches below
+ * vis_lo (UINT64_MAX: to the end of a sealed segment). 0 or -errno. */
+void sl_shard_views_fini(struct sl_shard *sh);
+int sl_shard_views_refresh(struct sl_shard *sh);
+int sl_shard_view_index(struct sl_shard *sh, struct seg_view *v, uint64_t vis_lo);
+
+/* store.c: a deleted shard's slot in the shard table. */
+extern struct sl_shard sl_store_tombstone;
+static inline bool sl_shard_is_tombstone(const struct sl_shard *sh)
+{
+	return sh == &sl_store_tombstone;
+}
+
+static inline sl_u128 sl_shard_seq(const struct sl_shard *sh, uint64_t lo)
+{
+	return sl_u128_make(sh->seq_prefix, lo);
+}
+
+#endif /* SLUICE_STORE_INTERNAL_H */

@@ -1,0 +1,644 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+/*
+ * The shard writer: one thread owns a set of shards. For each it drains the
+ * shard's ring in bursts, copies the records of each append into the
+ * shard's open batch (assigning consecutive sequence numbers), and commits:
+ * the batch is written at the end of the active segment, linked to an
+ * fdatasync (fsync mode), as one io_uring submission.
+ *
+ * Group commit: each shard has two batch buffers. While one commit is in
+ * flight, appends gather in the other; when the commit completes, the
+ * gathered batch goes out at once. One fdatasync thus covers every record
+ * that arrived since the previous one; a batch grows at most to the buffer
+ * (storage.batch_bytes), and a record waits at most for the commit in
+ * flight plus its own (plus storage.linger_us, default 0). A write always
+ * completes before the fsync that covers it starts: they are linked SQEs.
+ *
+ * The visible watermark (records < visible_lo may be read) moves only when
+ * a commit completed: after the fdatasync in fsync mode, after the write in
+ * write mode. Then the appends are done() in order. A failed or short write
+ * or fsync is never retried and never acked: the shard records the error,
+ * fails everything it holds and everything that comes, and recovery at the
+ * next start decides what survived.
+ *
+ * Nothing here allocates: buffers and rings are made when a shard is
+ * created (control thread), the io_uring when the writer starts.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/eventfd.h>
+#include <unistd.h>
+
+#include <sluice/assert.h>
+#include <sluice/clock.h>
+#include <sluice/error.h>
+#include <sluice/log.h>
+
+#include "store_internal.h"
+
+#define SUBSYS           "storage"
+#define PUMP_BURST       64
+#define IO_DEPTH         256
+#define IDLE_WAIT_MS     100
+#define INFLIGHT_WAIT_NS (1 * SL_NS_PER_MS)
+#define IDLE_WAIT_NS     (IDLE_WAIT_MS * SL_NS_PER_MS)
+
+static uint32_t batch_align(const struct sl_store *st)
+{
+	return st->opt.direct_io ? 4096u : SL_SEG_BATCH_ALIGN;
+}
+
+int sl_shard_buffers_init(struct sl_shard *sh, uint32_t cap)
+{
+	for (int i = 0; i < 2; i++) {
+		struct batch_buf *bb = &sh->bufs[i];
+		memset(bb, 0, sizeof(*bb));
+		bb->mem = aligned_alloc(4096, cap);
+		if (bb->mem == NULL)
+			return -ENOMEM;
+		bb->cap = cap;
+		bb->buf_index = -1;
+		bb->sh = sh;
+	}
+	sh->filling = -1;
+	sh->inflight = -1;
+	return 0;
+}
+
+void sl_shard_buffers_fini(struct sl_shard *sh)
+{
+	for (int i = 0; i < 2; i++) {
+		free(sh->bufs[i].mem);
+		sh->bufs[i].mem = NULL;
+	}
+}
+
+void sl_writer_wake(struct writer *w)
+{
+	__atomic_thread_fence(__ATOMIC_SEQ_CST);
+	if (__atomic_load_n(&w->sleeping, __ATOMIC_RELAXED)) {
+		uint64_t one = 1;
+		ssize_t n = write(w->wake_fd, &one, sizeof(one));
+		(void)n;
+	}
+}
+
+static void app_finish(struct sl_append *a, uint8_t status)
+{
+	a->status = status;
+	a->done(a);
+}
+
+static void buf_reset(struct batch_buf *bb)
+{
+	bb->app_count = 0;
+	bb->records = 0;
+	bb->pending = 0;
+	bb->result = 0;
+	bb->synced = false;
+	bb->len = 0;
+}
+
+/* Fail every append a buffer holds. */
+static void buf_fail(struct batch_buf *bb)
+{
+	for (uint32_t i = 0; i < bb->app_count; i++)
+		app_finish(bb->apps[i], SL_APPEND_INTERNAL);
+	buf_reset(bb);
+}
+
+/*
+ * Stop the shard: record the error once, fail what waits in the open
+ * batch and the held append. The batch in flight is failed when its
+ * completions arrive; the ring is drained with failures by pump().
+ */
+static void shard_fail(struct sl_shard *sh, int err)
+{
+	SL_ASSERT(err < 0);
+	if (__atomic_load_n(&sh->error, __ATOMIC_ACQUIRE) == 0) {
+		__atomic_store_n(&sh->error, err, __ATOMIC_RELEASE);
+		SL_ERR(SUBSYS,
+		       "stream %u shard %u: %s; the shard takes no more writes until restart "
+		       "(recovery decides what survived)",
+		       sh->stream_id, sh->shard_id, sl_strerror(err));
+	}
+	if (sh->filling >= 0) {
+		buf_fail(&sh->bufs[sh->filling]);
+		sh->filling = -1;
+	}
+	if (sh->held != NULL) {
+		app_finish(sh->held, SL_APPEND_INTERNAL);
+		sh->held = NULL;
+	}
+}
+
+/* Both completions of a commit (or the one, without fsync) have arrived. */
+static void commit_complete(struct batch_buf *bb)
+{
+	struct sl_shard *sh = bb->sh;
+	SL_ASSERT(sh->inflight == (int)(bb - sh->bufs));
+	sh->inflight = -1;
+	if (bb->result != 0) {
+		int err = bb->result;
+		/* The shard stops first, so a producer told INTERNAL that retries
+		 * at once is refused (-EIO), not queued. */
+		shard_fail(sh, err);
+		buf_fail(bb);
+		return;
+	}
+	__atomic_store_n(&sh->visible_lo, bb->first_lo + bb->records, __ATOMIC_RELEASE);
+	__atomic_add_fetch(&sh->bytes_total, bb->len, __ATOMIC_RELAXED);
+	for (uint32_t i = 0; i < bb->app_count; i++)
+		app_finish(bb->apps[i], SL_APPEND_OK);
+	buf_reset(bb);
+}
+
+static void commit_io_done(struct sl_io_req *req)
+{
+	struct batch_buf *bb = req->ctx;
+	int err = 0;
+	if (req == &bb->wreq && req->res != (int)bb->len)
+		err = req->res < 0 ? req->res : -EIO; /* a short write is an error */
+	else if (req == &bb->freq && req->res != 0)
+		err = req->res;
+	if (err != 0 && bb->result == 0)
+		bb->result = err;
+	SL_ASSERT(bb->pending > 0);
+	if (--bb->pending == 0)
+		commit_complete(bb);
+}
+
+/*
+ * Start a new segment whose first record is base_lo: create the file,
+ * write its header, make both the header and the directory entry durable.
+ * Called only with nothing in flight for the shard. 0 or -errno.
+ */
+static int roll(struct writer *w, struct sl_shard *sh, uint64_t base_lo)
+{
+	struct sl_io *io = w->io;
+	struct seg_active *seg = &sh->seg;
+	uint8_t *hdr = sh->bufs[sh->filling].mem + sh->bufs[sh->filling].cap - SL_SEG_HEADER_BYTES;
+	char name[32];
+	int rc;
+
+	SL_ASSERT(sh->inflight == -1);
+	if (seg->fd >= 0) {
+		io->ops->close(io, seg->fd);
+		seg->fd = -1;
+	}
+	sl_seg_file_name(name, sizeof(name), sl_shard_seq(sh, base_lo));
+	int flags = O_WRONLY | O_CREAT | O_EXCL | (sh->st->opt.direct_io ? O_DIRECT : 0);
+	int fd = io->ops->open(io, sh->dirfd, name, flags, 0640);
+	if (fd < 0)
+		return fd;
+	/* The header is built in the tail of the batch buffer, which the
+	 * batch being submitted never reaches (it reserves that room). */
+	struct sl_seg_header h = {
+	    .stream_id = sh->stream_id,
+	    .shard_id = sh->shard_id,
+	    .base_seq = sl_shard_seq(sh, base_lo),
+	    .created_ms = sl_clock_wall_ms(),
+	};
+	sl_seg_header_encode(hdr, &h);
+	rc = io->ops->pwrite_sync(io, fd, hdr, SL_SEG_HEADER_BYTES, 0);
+	rc = rc ?: io->ops->fdatasync(io, fd);
+	rc = rc ?: io->ops->fdatasync(io, sh->dirfd);
+	if (rc != 0) {
+		io->ops->close(io, fd);
+		return rc;
+	}
+	seg->fd = fd;
+	seg->base_lo = base_lo;
+	seg->size = SL_SEG_HEADER_BYTES;
+	seg->created_ms = h.created_ms;
+	__atomic_add_fetch(&sh->segments, 1, __ATOMIC_RELAXED);
+	return 0;
+}
+
+static bool need_roll(const struct sl_shard *sh, uint32_t len, uint64_t now_ms)
+{
+	const struct seg_active *seg = &sh->seg;
+	const struct sl_store_options *o = &sh->st->opt;
+	if (seg->fd < 0)
+		return true;
+	if (seg->size == SL_SEG_HEADER_BYTES)
+		return false; /* never roll an empty segment */
+	return seg->size + len > o->segment_bytes || now_ms - seg->created_ms >= o->segment_age_ms;
+}
+
+/* Seal the open batch and submit it. 0, -EBUSY (queue full: try later). */
+static int submit(struct writer *w, struct sl_shard *sh)
+{
+	struct batch_buf *bb = &sh->bufs[sh->filling];
+	struct sl_io *io = w->io;
+	int rc;
+
+	SL_ASSERT(sh->inflight == -1);
+	SL_ASSERT(bb->records > 0);
+	if (bb->len == 0)
+		bb->len = (uint32_t)sl_seg_batch_finish(&bb->b, batch_align(sh->st));
+	if (need_roll(sh, bb->len, sl_clock_wall_ms())) {
+		rc = roll(w, sh, bb->first_lo);
+		if (rc != 0) {
+			shard_fail(sh, rc);
+			return 0;
+		}
+	}
+	bb->off = sh->seg.size;
+	bb->result = 0;
+	bb->wreq = (struct sl_io_req){.done = commit_io_done, .ctx = bb, .len = bb->len};
+	bb->freq = (struct sl_io_req){.done = commit_io_done, .ctx = bb};
+	bb->synced = sh->durability == SL_DURABILITY_FSYNC;
+	if (bb->synced)
+		rc = io->ops->write_fsync(io, sh->seg.fd, bb->mem, bb->len, bb->off, bb->buf_index,
+					  &bb->wreq, &bb->freq);
+	else
+		rc = io->ops->write(io, sh->seg.fd, bb->mem, bb->len, bb->off, bb->buf_index,
+				    &bb->wreq);
+	if (rc == -EBUSY)
+		return rc;
+	if (rc != 0) {
+		shard_fail(sh, rc);
+		return 0;
+	}
+	bb->pending = bb->synced ? 2 : 1;
+	sh->seg.size += bb->len;
+	sh->inflight = sh->filling;
+	sh->filling = -1;
+	return 0;
+}
+
+/* Bytes an append takes in a batch. */
+static size_t append_bytes(const struct sl_append *a)
+{
+	size_t n = a->producer_id != 0 ? SL_SEG_DEDUPE_BYTES : 0;
+	for (uint16_t i = 0; i < a->record_count; i++)
+		n += sl_seg_record_bytes(&a->records[i]);
+	return n;
+}
+
+/* Room left in an open batch, keeping the alignment padding free. (The
+ * builder's capacity already leaves the segment header scratch area of
+ * roll() out.) */
+static size_t batch_room(const struct sl_store *st, const struct batch_buf *bb)
+{
+	size_t used = bb->b.len + (size_t)bb->b.dedupe_added * SL_SEG_DEDUPE_BYTES;
+	size_t limit = bb->b.cap - batch_align(st);
+	return limit > used ? limit - used : 0;
+}
+
+/* Pick the buffer to fill: the one not in flight. -1 if it is sealed. */
+static int open_buffer(struct sl_shard *sh, uint64_t now_ns)
+{
+	if (sh->filling >= 0)
+		return sh->bufs[sh->filling].len == 0 ? sh->filling : -1;
+	int i = sh->inflight == 0 ? 1 : 0;
+	struct batch_buf *bb = &sh->bufs[i];
+	SL_ASSERT(bb->records == 0 && bb->app_count == 0);
+	/* The tail of the buffer is roll()'s scratch for a segment header. */
+	size_t cap = bb->cap - SL_SEG_HEADER_BYTES;
+	sl_seg_batch_begin(&bb->b, bb->mem, cap, sl_shard_seq(sh, sh->next_lo),
+			   sh->last_arrival_ms);
+	bb->first_lo = sh->next_lo;
+	bb->opened_ns = now_ns;
+	sh->filling = i;
+	return i;
+}
+
+/* Copy one append into the open batch. 0, or -ENOSPC (wait for room). */
+static int place(struct sl_shard *sh, struct sl_append *a, uint64_t now_ns)
+{
+	int i = open_buffer(sh, now_ns);
+	if (i < 0)
+		return -ENOSPC;
+	struct batch_buf *bb = &sh->bufs[i];
+	if (bb->app_count == SL_STORE_APPS_PER_BATCH || append_bytes(a) > batch_room(sh->st, bb)) {
+		SL_ASSERT(bb->records > 0); /* sl_store_append refuses what never fits */
+		bb->len = (uint32_t)sl_seg_batch_finish(&bb->b, batch_align(sh->st));
+		return -ENOSPC;
+	}
+	uint64_t arrival =
+	    a->arrival_ms > sh->last_arrival_ms ? a->arrival_ms : sh->last_arrival_ms;
+	sh->last_arrival_ms = arrival;
+	for (uint16_t r = 0; r < a->record_count; r++) {
+		int rc = sl_seg_batch_add_record(&bb->b, &a->records[r], arrival);
+		SL_ASSERT(rc == 0);
+	}
+	a->first_seq = sl_shard_seq(sh, sh->next_lo);
+	if (a->producer_id != 0) {
+		struct sl_seg_dedupe d = {
+		    .producer_id = a->producer_id,
+		    .batch_seq = a->batch_seq,
+		    .first_seq = a->first_seq,
+		    .record_count = a->record_count,
+		    .entry_index = a->entry_index,
+		    .entry_count = a->entry_count,
+		};
+		int rc = sl_seg_batch_add_dedupe(&bb->b, &d);
+		SL_ASSERT(rc == 0);
+	}
+	sh->next_lo += a->record_count;
+	bb->records += a->record_count;
+	if (sh->durability == SL_DURABILITY_NONE)
+		app_finish(a, SL_APPEND_OK); /* acked on enqueue, as the mode says */
+	else
+		bb->apps[bb->app_count++] = a;
+	return 0;
+}
+
+/* A failed or deleted shard answers everything it dequeues with status. */
+static uint32_t drain_failed(struct sl_shard *sh, uint8_t status)
+{
+	void *items[PUMP_BURST];
+	uint32_t n = sl_ring_dequeue_burst(sh->ring, items, PUMP_BURST);
+	for (uint32_t i = 0; i < n; i++)
+		app_finish(items[i], status);
+	if (sh->held != NULL) {
+		app_finish(sh->held, status);
+		sh->held = NULL;
+		n++;
+	}
+	return n;
+}
+
+/*
+ * The stream was deleted: what is queued or open gets STREAM_NOT_FOUND;
+ * once nothing is in flight the writer lets go of the shard (released),
+ * and the control thread frees it.
+ */
+static uint32_t drain_removed(struct sl_shard *sh)
+{
+	uint32_t n = drain_failed(sh, SL_APPEND_STREAM_NOT_FOUND);
+	if (sh->filling >= 0) {
+		struct batch_buf *bb = &sh->bufs[sh->filling];
+		for (uint32_t i = 0; i < bb->app_count; i++)
+			app_finish(bb->apps[i], SL_APPEND_STREAM_NOT_FOUND);
+		buf_reset(bb);
+		sh->filling = -1;
+		n++;
+	}
+	return n;
+}
+
+/* Let go of removed shards with nothing in flight. */
+static void release_removed(struct writer *w)
+{
+	for (uint32_t i = 0; i < w->shard_count;) {
+		struct sl_shard *sh = w->shards[i];
+		if (!__atomic_load_n(&sh->removed, __ATOMIC_ACQUIRE) || sh->inflight >= 0 ||
+		    sh->filling >= 0 || sl_ring_count(sh->ring) > 0) {
+			i++;
+			continue;
+		}
+		if (sh->seg.fd >= 0) {
+			w->io->ops->close(w->io, sh->seg.fd);
+			sh->seg.fd = -1;
+		}
+		w->shards[i] = w->shards[--w->shard_count];
+		__atomic_store_n(&sh->released, true, __ATOMIC_RELEASE);
+	}
+}
+
+/*
+ * Move up to PUMP_BURST appends from the ring into the open batch, and
+ * submit the batch when nothing is in flight (after linger). Returns how
+ * much progress it made.
+ */
+static uint32_t pump(struct writer *w, struct sl_shard *sh, uint64_t now_ns, bool stopping)
+{
+	uint32_t progress = 0;
+
+	if (__atomic_load_n(&sh->error, __ATOMIC_ACQUIRE) != 0)
+		return drain_failed(sh, SL_APPEND_INTERNAL);
+	if (__atomic_load_n(&sh->removed, __ATOMIC_ACQUIRE))
+		return drain_removed(sh);
+	while (progress < PUMP_BURST) {
+		struct sl_append *a = sh->held;
+		if (a == NULL && sl_ring_dequeue_burst(sh->ring, (void **)&a, 1) == 0)
+			break;
+		sh->held = NULL;
+		if (place(sh, a, now_ns) != 0) {
+			sh->held = a;
+			break;
+		}
+		progress++;
+	}
+	if (sh->filling < 0 || sh->inflight >= 0)
+		return progress;
+	struct batch_buf *bb = &sh->bufs[sh->filling];
+	if (bb->records == 0)
+		return progress;
+	uint64_t linger_ns = (uint64_t)sh->st->opt.linger_us * SL_NS_PER_US;
+	bool full = bb->len != 0 || sh->held != NULL;
+	if (full || stopping || now_ns - bb->opened_ns >= linger_ns) {
+		if (submit(w, sh) == 0)
+			progress++;
+	}
+	return progress;
+}
+
+/* Shards handed over by the control thread. */
+static void take_mailbox(struct writer *w)
+{
+	void *items[16];
+	uint32_t n;
+	while ((n = sl_ring_dequeue_burst(w->mailbox, items, SL_ARRAY_SIZE(items))) > 0) {
+		for (uint32_t i = 0; i < n; i++) {
+			SL_ASSERT(w->shard_count < SL_STORE_SHARDS_MAX);
+			w->shards[w->shard_count++] = items[i];
+		}
+	}
+}
+
+static bool fd_readable(int fd)
+{
+	struct pollfd p = {.fd = fd, .events = POLLIN};
+	return poll(&p, 1, 0) > 0;
+}
+
+/* I/O in flight, not counting the armed wake poll. */
+static unsigned io_inflight(const struct writer *w)
+{
+	return w->io->ops->inflight(w->io) - (w->wake_armed ? 1u : 0u);
+}
+
+/* Whether the writer holds anything: queued, open, held or in flight. */
+static bool writer_busy(const struct writer *w)
+{
+	if (io_inflight(w) > 0)
+		return true;
+	for (uint32_t i = 0; i < w->shard_count; i++) {
+		const struct sl_shard *sh = w->shards[i];
+		if (sh->held || sh->filling >= 0 || sh->inflight >= 0 ||
+		    sl_ring_count(sh->ring) > 0)
+			return true;
+	}
+	return false;
+}
+
+/* Sleep until a producer wakes us, stop is asked, or timeout_ms passes. */
+static void writer_sleep(struct writer *w, int stop_fd, int timeout_ms)
+{
+	__atomic_store_n(&w->sleeping, 1, __ATOMIC_RELAXED);
+	__atomic_thread_fence(__ATOMIC_SEQ_CST);
+	bool queued = false;
+	for (uint32_t i = 0; i < w->shard_count && !queued; i++)
+		queued = sl_ring_count(w->shards[i]->ring) > 0;
+	queued = queued || sl_ring_count(w->mailbox) > 0;
+	if (!queued) {
+		struct pollfd p[2] = {{.fd = w->wake_fd, .events = POLLIN},
+				      {.fd = stop_fd, .events = POLLIN}};
+		if (poll(p, 2, timeout_ms) > 0 && (p[0].revents & POLLIN)) {
+			uint64_t v;
+			ssize_t n = read(w->wake_fd, &v, sizeof(v));
+			(void)n;
+		}
+	}
+	__atomic_store_n(&w->sleeping, 0, __ATOMIC_RELAXED);
+}
+
+/*
+ * Register the batch buffers of the shards this writer has at start with
+ * io_uring (fixed buffers: the kernel maps them once, not per write).
+ * Shards added later write from unregistered buffers. A refusal (memlock
+ * limit) is logged and costs only speed.
+ */
+static void register_buffers(struct writer *w)
+{
+	uint32_t n = w->shard_count * 2;
+	if (n == 0 || n > 16384)
+		return;
+	struct iovec *iov = calloc(n, sizeof(*iov));
+	if (iov == NULL)
+		return;
+	for (uint32_t i = 0; i < w->shard_count; i++) {
+		for (int k = 0; k < 2; k++) {
+			struct batch_buf *bb = &w->shards[i]->bufs[k];
+			iov[i * 2 + (uint32_t)k] =
+			    (struct iovec){.iov_base = bb->mem, .iov_len = bb->cap};
+		}
+	}
+	int rc = w->io->ops->register_buffers(w->io, iov, n);
+	free(iov);
+	if (rc != 0) {
+		SL_WARN(SUBSYS, "writer %u: registering %u batch buffers: %s; writing without",
+			w->index, n, sl_strerror(rc));
+		return;
+	}
+	for (uint32_t i = 0; i < w->shard_count; i++) {
+		w->shards[i]->bufs[0].buf_index = (int)(i * 2);
+		w->shards[i]->bufs[1].buf_index = (int)(i * 2 + 1);
+	}
+}
+
+static void drain_wake_fd(struct writer *w)
+{
+	uint64_t v;
+	ssize_t n = read(w->wake_fd, &v, sizeof(v));
+	(void)n;
+}
+
+static void wake_done(struct sl_io_req *req)
+{
+	struct writer *w = req->ctx;
+	w->wake_armed = false;
+	drain_wake_fd(w);
+}
+
+/*
+ * Wait for a completion or a producer, whichever comes first: with I/O in
+ * flight the writer sleeps in io_uring, with a poll armed on its wake
+ * eventfd, so an append for an idle shard never waits for another shard's
+ * fdatasync. Returns what poll returned.
+ */
+static int wait_inflight(struct writer *w, uint64_t timeout_ns)
+{
+	__atomic_store_n(&w->sleeping, 1, __ATOMIC_RELAXED);
+	__atomic_thread_fence(__ATOMIC_SEQ_CST);
+	bool queued = sl_ring_count(w->mailbox) > 0;
+	for (uint32_t i = 0; i < w->shard_count && !queued; i++)
+		queued = sl_ring_count(w->shards[i]->ring) > 0;
+	int rc = 0;
+	if (!queued) {
+		if (!w->wake_armed) {
+			w->wake_req = (struct sl_io_req){.done = wake_done, .ctx = w};
+			w->wake_armed = w->io->ops->poll_add(w->io, w->wake_fd, &w->wake_req) == 0;
+		}
+		rc = w->io->ops->poll(w->io, 1, timeout_ns);
+	}
+	__atomic_store_n(&w->sleeping, 0, __ATOMIC_RELAXED);
+	return rc;
+}
+
+/* Before the io goes: complete the armed wake poll by ringing it. */
+static void disarm_wake(struct writer *w)
+{
+	uint64_t one = 1;
+	for (int i = 0; i < 1000 && w->wake_armed; i++) {
+		ssize_t n = write(w->wake_fd, &one, sizeof(one));
+		(void)n;
+		w->io->ops->poll(w->io, 1, INFLIGHT_WAIT_NS);
+	}
+	SL_ASSERT(!w->wake_armed);
+}
+
+static int writer_io_create(struct writer *w)
+{
+	struct sl_io *io;
+	int rc = sl_io_uring_create(IO_DEPTH, &io);
+	if (rc != 0)
+		return rc;
+	if (w->st->opt.fault_plan != NULL) {
+		rc = sl_io_fault_create(io, w->st->opt.fault_plan, &io);
+		if (rc != 0)
+			return rc;
+	}
+	w->io = io;
+	register_buffers(w);
+	return 0;
+}
+
+int sl_store_writer_run(struct sl_store *st, unsigned index, int stop_fd)
+{
+	struct writer *w = &st->writers[index];
+	int rc = writer_io_create(w);
+	if (rc != 0) {
+		SL_ERR(SUBSYS, "writer %u: io_uring: %s", index, sl_strerror(rc));
+		return rc;
+	}
+	bool stopping = false;
+	for (uint64_t loop = 0;; loop++) {
+		uint64_t now = sl_clock_mono_ns();
+		uint32_t progress = 0;
+		take_mailbox(w);
+		for (uint32_t i = 0; i < w->shard_count; i++)
+			progress += pump(w, w->shards[i], now, stopping);
+		rc = w->io->ops->poll(w->io, 0, 0);
+		if (rc < 0)
+			break;
+		progress += (uint32_t)rc;
+		if (!stopping && (progress == 0 || loop % 1024 == 0) && fd_readable(stop_fd))
+			stopping = true;
+		if (progress > 0)
+			continue;
+		release_removed(w);
+		if (stopping && !writer_busy(w))
+			break;
+		if (io_inflight(w) > 0) {
+			rc = wait_inflight(w, stopping || st->opt.linger_us ? INFLIGHT_WAIT_NS
+									    : IDLE_WAIT_NS);
+			if (rc < 0)
+				break;
+		} else if (!stopping) {
+			writer_sleep(w, stop_fd, st->opt.linger_us ? 1 : IDLE_WAIT_MS);
+		}
+	}
+	if (rc < 0)
+		SL_ERR(SUBSYS, "writer %u: io_uring poll: %s", index, sl_strerror(rc));
+	else
+		disarm_wake(w);
+	return rc < 0 ? rc : 0;
+}

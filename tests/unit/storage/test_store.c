@@ -1,0 +1,314 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+/*
+ * The storage engine end to end through its API, with a real writer thread
+ * and io_uring, through the page cache and with O_DIRECT: appends are acked with consecutive
+ * sequence numbers per shard; reads from every kind of position return exactly the acked bytes,
+ * never past the visible watermark; segments roll by size and reads cross
+ * them; a reopen (recovery) keeps everything and goes on numbering after
+ * the last record; write and none durability modes ack; bounds give their
+ * errors (-EMSGSIZE, -ENOENT, -ENOBUFS with no writer running); a deleted
+ * stream's appends fail and its directory goes; retention: expired records
+ * are never returned, expired sealed segments and the oldest over a size
+ * cap are deleted, the newest segment never is.
+ */
+#include <sys/stat.h>
+
+#include <sluice/store.h>
+
+#include "check.h"
+#include "store_util.h"
+
+#define APPENDS 600
+
+static struct tu_append apps[APPENDS];
+
+static struct sl_meta_stream make_stream(const char *name, enum sl_durability d)
+{
+	struct sl_meta_stream s = {0};
+	snprintf(s.name, sizeof(s.name), "%s", name);
+	s.durability = d;
+	s.retention_hours = 24;
+	s.max_record_bytes = SL_RECORD_SIZE_DEFAULT;
+	return s;
+}
+
+/* Append APPENDS appends of 1..8 records round-robin over `shards`. */
+static void append_all(struct sl_store *st, uint32_t stream, uint32_t shards, uint64_t tag0)
+{
+	for (uint32_t i = 0; i < APPENDS; i++) {
+		tu_append_init(&apps[i], stream, i % shards, tag0 + i, (uint16_t)(i % 8 + 1));
+		int rc;
+		while ((rc = sl_store_append(st, &apps[i].app)) == -ENOBUFS)
+			usleep(100);
+		CHECK(rc == 0);
+	}
+	for (uint32_t i = 0; i < APPENDS; i++) {
+		CHECK(tu_wait(&apps[i], 5000));
+		CHECK(apps[i].app.status == SL_APPEND_OK);
+	}
+}
+
+/* Per shard, appends' sequence numbers follow each other with no gap. */
+static void check_consecutive(uint32_t shards)
+{
+	for (uint32_t s = 0; s < shards; s++) {
+		sl_u128 expect = 0;
+		bool first = true;
+		for (uint32_t i = s; i < APPENDS; i += shards) {
+			if (!first)
+				CHECK(apps[i].app.first_seq == expect);
+			first = false;
+			expect = apps[i].app.first_seq + apps[i].app.record_count;
+		}
+	}
+}
+
+/* Read the whole shard and compare with the appends that went to it. */
+static void check_read_back(struct sl_store *st, uint32_t stream, uint32_t shard, uint32_t shards)
+{
+	static struct sl_read_record recs[4096];
+	static uint8_t buf[4 << 20];
+	struct sl_shard *sh = sl_store_shard(st, stream, shard);
+	sl_u128 next;
+	CHECK(sh != NULL);
+	int n =
+	    sl_store_read(st, sh, SL_READ_TRIM_HORIZON, 0, 0, recs, 4096, buf, sizeof(buf), &next);
+	uint32_t want = 0;
+	for (uint32_t i = shard; i < APPENDS; i += shards)
+		want += apps[i].app.record_count;
+	CHECK_EQ_U64(n, want);
+	int k = 0;
+	for (uint32_t i = shard; i < APPENDS && k < n; i += shards) {
+		for (uint16_t r = 0; r < apps[i].app.record_count && k < n; r++, k++) {
+			const struct sl_record *rec = &apps[i].recs[r];
+			CHECK(recs[k].seq == apps[i].app.first_seq + r);
+			CHECK(recs[k].data_len == rec->data_len);
+			CHECK(memcmp(buf + recs[k].data_off, rec->data, rec->data_len) == 0);
+			CHECK(recs[k].key_len == rec->key_len);
+			CHECK(memcmp(buf + recs[k].key_off, rec->key, rec->key_len) == 0);
+		}
+	}
+	if (n > 0)
+		CHECK(next == recs[n - 1].seq + 1);
+}
+
+/* Positions: AT_SEQ, AFTER_SEQ, LATEST, AT_TIME, limits. */
+static void check_positions(struct sl_store *st, uint32_t stream)
+{
+	static struct sl_read_record recs[64];
+	static uint8_t buf[1 << 20];
+	struct sl_shard *sh = sl_store_shard(st, stream, 0);
+	sl_u128 next, mid = apps[99].app.first_seq; /* append 99 went to shard 0 */
+	int n = sl_store_read(st, sh, SL_READ_AT_SEQ, mid, 0, recs, 3, buf, sizeof(buf), &next);
+	CHECK(n == 3);
+	CHECK(recs[0].seq == mid);
+	CHECK(next == mid + 3);
+	n = sl_store_read(st, sh, SL_READ_AFTER_SEQ, mid, 0, recs, 1, buf, sizeof(buf), &next);
+	CHECK(n == 1 && recs[0].seq == mid + 1);
+	n = sl_store_read(st, sh, SL_READ_LATEST, 0, 0, recs, 64, buf, sizeof(buf), &next);
+	CHECK(n == 0);
+	struct sl_shard_status ss;
+	sl_store_shard_status(sh, &ss);
+	CHECK(next == ss.visible_seq);
+	/* A byte budget smaller than one record's bytes returns nothing. */
+	n = sl_store_read(st, sh, SL_READ_AT_SEQ, mid, 0, recs, 64, buf, 1, &next);
+	CHECK(n == 0 && next == mid);
+	/* A sequence number of another shard is refused. */
+	sl_u128 other = apps[1].app.first_seq;
+	CHECK(sl_store_read(st, sh, SL_READ_AT_SEQ, other, 0, recs, 1, buf, sizeof(buf), &next) ==
+	      -ERANGE);
+	/* AT_TIME in the future: nothing; at 0: from the start. */
+	n = sl_store_read(st, sh, SL_READ_AT_TIME, 0, sl_clock_wall_ms() + 60000, recs, 64, buf,
+			  sizeof(buf), &next);
+	CHECK(n == 0);
+	n = sl_store_read(st, sh, SL_READ_AT_TIME, 0, 1, recs, 1, buf, sizeof(buf), &next);
+	CHECK(n == 1 && recs[0].seq == apps[0].app.first_seq);
+}
+
+static void test_basic_and_reopen(bool direct)
+{
+	char dir[64];
+	struct sl_store_options o;
+	struct sl_store *st;
+	struct tu_writer w;
+	CHECK(tu_tmpdir(dir, sizeof(dir), "store") != NULL);
+	tu_options(&o, dir);
+	o.segment_bytes = 72u << 10; /* rolls every few batches */
+	o.batch_bytes = 64u << 10;
+	o.direct_io = direct;
+	CHECK(sl_store_open(&o, &st) == 0);
+	struct sl_meta_stream s = make_stream("orders", SL_DURABILITY_FSYNC);
+	CHECK(sl_store_stream_create(st, &s, 3) == 0);
+	tu_writer_start(&w, st, 0);
+	append_all(st, s.id, 3, 1000);
+	check_consecutive(3);
+	for (uint32_t sh = 0; sh < 3; sh++)
+		check_read_back(st, s.id, sh, 3);
+	check_positions(st, s.id);
+	CHECK(tu_writer_stop(&w) == 0);
+	sl_store_close(st);
+
+	/* Recovery finds everything, and numbering goes on after it. */
+	CHECK(sl_store_open(&o, &st) == 0);
+	for (uint32_t sh = 0; sh < 3; sh++)
+		check_read_back(st, s.id, sh, 3);
+	sl_u128 last0 = apps[APPENDS - 3].app.first_seq + apps[APPENDS - 3].app.record_count;
+	tu_writer_start(&w, st, 0);
+	struct tu_append more;
+	tu_append_init(&more, s.id, 0, 99, 2);
+	CHECK(sl_store_append(st, &more.app) == 0);
+	CHECK(tu_wait(&more, 5000) && more.app.status == SL_APPEND_OK);
+	CHECK(more.app.first_seq == last0);
+	CHECK(tu_writer_stop(&w) == 0);
+	struct sl_shard_status ss;
+	sl_store_shard_status(sl_store_shard(st, s.id, 0), &ss);
+	CHECK(ss.segments > 1);
+	CHECK(ss.error == 0);
+	sl_store_close(st);
+	tu_rmtree(dir);
+}
+
+static void test_modes_and_bounds(void)
+{
+	char dir[64];
+	struct sl_store_options o;
+	struct sl_store *st;
+	struct tu_writer w;
+	CHECK(tu_tmpdir(dir, sizeof(dir), "store") != NULL);
+	tu_options(&o, dir);
+	o.ring_slots = 64;
+	CHECK(sl_store_open(&o, &st) == 0);
+	struct sl_meta_stream sw = make_stream("w", SL_DURABILITY_WRITE);
+	struct sl_meta_stream sn = make_stream("n", SL_DURABILITY_NONE);
+	CHECK(sl_store_stream_create(st, &sw, 1) == 0);
+	CHECK(sl_store_stream_create(st, &sn, 1) == 0);
+
+	/* No writer yet: the ring fills and says so. */
+	static struct tu_append fill[65];
+	int rc = 0, queued = 0;
+	for (int i = 0; i < 65 && rc == 0; i++) {
+		tu_append_init(&fill[i], sw.id, 0, (uint64_t)i, 1);
+		rc = sl_store_append(st, &fill[i].app);
+		queued += rc == 0;
+	}
+	CHECK(rc == -ENOBUFS);
+	CHECK(queued == 64);
+	tu_writer_start(&w, st, 0);
+	for (int i = 0; i < queued; i++)
+		CHECK(tu_wait(&fill[i], 5000) && fill[i].app.status == SL_APPEND_OK);
+
+	struct tu_append a;
+	tu_append_init(&a, sn.id, 0, 7, 3);
+	CHECK(sl_store_append(st, &a.app) == 0);
+	CHECK(tu_wait(&a, 5000) && a.app.status == SL_APPEND_OK);
+
+	tu_append_init(&a, sn.id, 5, 7, 1);
+	CHECK(sl_store_append(st, &a.app) == -ENOENT);
+	static uint8_t big[300 << 10];
+	tu_append_init(&a, sn.id, 0, 7, 1);
+	a.recs[0].data = big;
+	a.recs[0].data_len = sizeof(big);
+	CHECK(sl_store_append(st, &a.app) == -EMSGSIZE);
+
+	/* Delete: appends are refused, the directory is gone. */
+	char path[256];
+	struct stat stt;
+	snprintf(path, sizeof(path), "%s/shards/%u", dir, sn.id);
+	CHECK(stat(path, &stt) == 0);
+	CHECK(sl_store_stream_delete(st, sn.id) == 0);
+	CHECK(stat(path, &stt) != 0);
+	tu_append_init(&a, sn.id, 0, 7, 1);
+	CHECK(sl_store_append(st, &a.app) == -ENOENT);
+	CHECK(tu_writer_stop(&w) == 0);
+	sl_store_close(st);
+	tu_rmtree(dir);
+}
+
+/* Append n appends of 8 records to shard 0 with the given arrival time. */
+static void append_at(struct sl_store *st, uint32_t stream, uint32_t n, uint64_t tag0,
+		      uint64_t arrival_ms)
+{
+	for (uint32_t i = 0; i < n; i++) {
+		tu_append_init(&apps[i], stream, 0, tag0 + i, 8);
+		apps[i].app.arrival_ms = arrival_ms;
+		int rc;
+		while ((rc = sl_store_append(st, &apps[i].app)) == -ENOBUFS)
+			usleep(100);
+		CHECK(rc == 0);
+	}
+	for (uint32_t i = 0; i < n; i++)
+		CHECK(tu_wait(&apps[i], 5000) && apps[i].app.status == SL_APPEND_OK);
+}
+
+static uint64_t count_records(struct sl_store *st, uint32_t stream, sl_u128 *first)
+{
+	static struct sl_read_record recs[8192];
+	static uint8_t buf[8 << 20];
+	sl_u128 next;
+	int n = sl_store_read(st, sl_store_shard(st, stream, 0), SL_READ_TRIM_HORIZON, 0, 0, recs,
+			      8192, buf, sizeof(buf), &next);
+	CHECK(n >= 0);
+	if (n > 0 && first)
+		*first = recs[0].seq;
+	return n > 0 ? (uint64_t)n : 0;
+}
+
+static void test_retention(void)
+{
+	char dir[64];
+	struct sl_store_options o;
+	struct sl_store *st;
+	struct tu_writer w;
+	struct sl_shard_status ss;
+	CHECK(tu_tmpdir(dir, sizeof(dir), "store") != NULL);
+	tu_options(&o, dir);
+	o.batch_bytes = 64u << 10;
+	o.segment_bytes = 72u << 10;
+	CHECK(sl_store_open(&o, &st) == 0);
+	struct sl_meta_stream s = make_stream("aging", SL_DURABILITY_FSYNC);
+	CHECK(sl_store_stream_create(st, &s, 1) == 0);
+	tu_writer_start(&w, st, 0);
+	uint64_t now = sl_clock_wall_ms();
+	append_at(st, s.id, 150, 1, now - 48 * 3600 * 1000ull); /* expired (24 h) */
+	append_at(st, s.id, 100, 5000, now);
+	sl_u128 first_fresh = apps[0].app.first_seq;
+	/* Before any deletion, expired records are already not returned. */
+	sl_u128 first = 0;
+	CHECK_EQ_U64(count_records(st, s.id, &first), 800);
+	CHECK(first == first_fresh);
+	sl_store_shard_status(sl_store_shard(st, s.id, 0), &ss);
+	uint64_t before = ss.segments;
+	CHECK(before > 3);
+	int deleted = sl_store_retention_tick(st, sl_clock_wall_ms());
+	CHECK(deleted > 0);
+	sl_store_shard_status(sl_store_shard(st, s.id, 0), &ss);
+	CHECK_EQ_U64(ss.segments, before - (uint64_t)deleted);
+	CHECK_EQ_U64(count_records(st, s.id, &first), 800);
+	CHECK(first == first_fresh);
+	/* Nothing more to do; and a longer retention keeps what is left. */
+	CHECK(sl_store_retention_tick(st, sl_clock_wall_ms()) == 0);
+	CHECK(sl_store_stream_set_retention(st, s.id, 8760) == 0);
+	CHECK(sl_store_retention_tick(st, sl_clock_wall_ms()) == 0);
+
+	/* Size cap: the oldest sealed segments go until the shard fits. */
+	struct sl_meta_stream c = make_stream("capped", SL_DURABILITY_FSYNC);
+	c.retention_bytes = 150u << 10;
+	CHECK(sl_store_stream_create(st, &c, 1) == 0);
+	append_at(st, c.id, 250, 9000, now);
+	CHECK(sl_store_retention_tick(st, sl_clock_wall_ms()) > 0);
+	sl_store_shard_status(sl_store_shard(st, c.id, 0), &ss);
+	CHECK(ss.segments >= 1 && ss.segments <= 3);
+	CHECK(count_records(st, c.id, NULL) > 0);
+	CHECK(tu_writer_stop(&w) == 0);
+	sl_store_close(st);
+	tu_rmtree(dir);
+}
+
+int main(void)
+{
+	test_retention();
+	test_basic_and_reopen(false);
+	test_basic_and_reopen(true);
+	test_modes_and_bounds();
+	return sl_check_finish("store");
+}
