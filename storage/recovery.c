@@ -157,6 +157,27 @@ static int judge(struct scan *s, struct sl_seg_scan *ss, uint64_t off, int why)
 	return -EUCLEAN;
 }
 
+/*
+ * Remember the batch's dedupe entries, the newest SL_STORE_DEDUPE_RESTORE
+ * of the shard in a ring, for the ingest path to rebuild its table from.
+ */
+static void keep_dedupe(struct sl_shard *sh, const uint8_t *bytes, const struct sl_seg_batch *b)
+{
+	if (b->dedupe_count == 0)
+		return;
+	if (sh->restored == NULL) {
+		sh->restored = calloc(SL_STORE_DEDUPE_RESTORE, sizeof(*sh->restored));
+		if (sh->restored == NULL)
+			return; /* dedupe memory is lost, not data: logged by the caller */
+	}
+	for (uint16_t i = 0; i < b->dedupe_count; i++) {
+		sl_seg_batch_dedupe(bytes, b, i, &sh->restored[sh->restored_next]);
+		sh->restored_next = (sh->restored_next + 1) % SL_STORE_DEDUPE_RESTORE;
+		if (sh->restored_count < SL_STORE_DEDUPE_RESTORE)
+			sh->restored_count++;
+	}
+}
+
 /* Scan the batches of the newest segment from SL_SEG_HEADER_BYTES on. */
 static int scan_batches(struct scan *s)
 {
@@ -181,6 +202,7 @@ static int scan_batches(struct scan *s)
 		if (rc != 0)
 			break;
 		s->next_lo += b.record_count;
+		keep_dedupe(s->sh, bytes, &b);
 		if (b.last_arrival_ms > s->last_arrival_ms)
 			s->last_arrival_ms = b.last_arrival_ms;
 	}

@@ -127,6 +127,7 @@ static void shard_destroy(struct sl_shard *sh)
 		close(sh->dirfd);
 	sl_shard_views_fini(sh);
 	sl_shard_buffers_fini(sh);
+	free(sh->restored);
 	sl_ring_destroy(sh->ring);
 	pthread_mutex_destroy(&sh->read_lock);
 	free(sh);
@@ -520,4 +521,25 @@ int sl_store_stream_set_retention(struct sl_store *st, uint32_t stream_id, uint3
 	}
 	pthread_rwlock_unlock(&st->shards_lock);
 	return 0;
+}
+
+int sl_store_dedupe_foreach(struct sl_store *st, sl_store_dedupe_fn *fn, void *arg)
+{
+	int rc = 0;
+	pthread_rwlock_rdlock(&st->shards_lock);
+	for (uint32_t i = 0; i < st->shard_cap && rc == 0; i++) {
+		const struct sl_shard *sh = st->shards[i];
+		if (sh == NULL || sh == &tombstone || sh->restored == NULL)
+			continue;
+		/* Oldest first: the ring's next slot is its oldest once full. */
+		uint32_t start =
+		    sh->restored_count < SL_STORE_DEDUPE_RESTORE ? 0 : sh->restored_next;
+		for (uint32_t k = 0; k < sh->restored_count && rc == 0; k++) {
+			const struct sl_seg_dedupe *e =
+			    &sh->restored[(start + k) % SL_STORE_DEDUPE_RESTORE];
+			rc = fn(sh->stream_id, sh->shard_id, e, arg);
+		}
+	}
+	pthread_rwlock_unlock(&st->shards_lock);
+	return rc;
 }

@@ -31,6 +31,8 @@
 #define SL_STORE_WRITERS_MAX    64
 #define SL_STORE_MAILBOX_SLOTS  1024
 #define SL_STORE_DIR_MAX        1024
+/* Dedupe entries recovery keeps per shard (the newest ones). */
+#define SL_STORE_DEDUPE_RESTORE 4096
 
 /* A batch buffer and the commit that carries it. */
 struct batch_buf {
@@ -108,6 +110,10 @@ struct sl_shard {
 	int error;           /* errno that stopped the shard (atomic) */
 	uint64_t bytes_total;
 	uint64_t segments;
+
+	/* recovery's dedupe entries (main thread, until released) */
+	struct sl_seg_dedupe *restored;
+	uint32_t restored_count, restored_next;
 
 	/* reader side */
 	pthread_mutex_t read_lock;

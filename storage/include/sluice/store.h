@@ -30,6 +30,7 @@
 #include <sluice/io.h>
 #include <sluice/meta.h>
 #include <sluice/record.h>
+#include <sluice/segment.h>
 #include <sluice/u128.h>
 
 struct sl_store;
@@ -133,6 +134,18 @@ struct sl_read_record {
 int sl_store_read(struct sl_store *st, struct sl_shard *sh, enum sl_read_from from, sl_u128 seq,
 		  uint64_t time_ms, struct sl_read_record *recs, uint32_t max_records, uint8_t *buf,
 		  uint32_t buf_len, sl_u128 *next_seq);
+
+/*
+ * The dedupe entries recovery found (segment.h: what a retransmitted SLW1
+ * frame needs to be answered with its original ack), the newest 4096 per
+ * shard, oldest first, so the ingest path can rebuild its duplicate table
+ * at boot (WIRE.md: dedupe memory survives a restart). Call after open,
+ * before appends start. fn returns 0 to go on; non-zero stops and is
+ * returned.
+ */
+typedef int sl_store_dedupe_fn(uint32_t stream_id, uint32_t shard_id,
+			       const struct sl_seg_dedupe *entry, void *arg);
+int sl_store_dedupe_foreach(struct sl_store *st, sl_store_dedupe_fn *fn, void *arg);
 
 /* Shard state for status/stats: next seq, visible watermark, failure. */
 struct sl_shard_status {
