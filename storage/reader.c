@@ -15,10 +15,29 @@
  * Per shard, under read_lock, readers keep a view of each segment: an fd
  * and a sparse index (an entry per 64 KiB of batches: base, offset,
  * arrival times), built lazily by reading batch headers and extended as
- * the segment grows.
+ * the segment grows. A sealed segment's index is kept on disk beside it,
+ * <base>.idx, written the first time the segment was indexed whole and
+ * loaded instead of a scan afterwards; a missing or bad one is rebuilt:
+ *
+ *   off size field (big-endian)
+ *     0    4 magic            0x534C4958 "SLIX"
+ *     4    2 version          1
+ *     6    2 reserved         0
+ *     8    4 entry_count      at most SL_IDX_ENTRIES_MAX
+ *    12    4 reserved         0
+ *    16    8 base_lo          the segment's base counter
+ *    24    8 end_off          bytes of batches (the segment's size)
+ *    32    8 end_lo           counter after its last record
+ *    40    8 first_arrival_ms
+ *    48    8 last_arrival_ms
+ *    56    4 reserved         0
+ *    60    4 crc32c           over bytes 0..59, then the entries
+ *    64      entry_count x {base_lo 8, off 8, first_arrival_ms 8,
+ *                           last_arrival_ms 8}
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -26,6 +45,7 @@
 
 #include <sluice/assert.h>
 #include <sluice/clock.h>
+#include <sluice/crc32c.h>
 #include <sluice/error.h>
 #include <sluice/log.h>
 
@@ -75,6 +95,7 @@ int sl_shard_views_refresh(struct sl_shard *sh)
 						  .scanned = SL_SEG_HEADER_BYTES,
 						  .last_lo = bases[i]};
 		}
+		nv[i].sealed = i + 1 < n;
 	}
 	for (; j < sh->view_count; j++) {
 		if (sh->views[j].fd >= 0)
@@ -118,6 +139,138 @@ static int index_add(struct seg_view *v, const struct sl_seg_batch *b, uint64_t 
 	return 0;
 }
 
+#define IDX_MAGIC          0x534C4958u
+#define IDX_VERSION        1
+#define IDX_HEADER_BYTES   64u
+#define IDX_ENTRY_BYTES    32u
+#define SL_IDX_ENTRIES_MAX (1u << 20)
+
+static void put64(uint8_t *p, uint64_t v)
+{
+	for (int i = 7; i >= 0; i--, v >>= 8)
+		p[i] = (uint8_t)v;
+}
+
+static uint64_t get64(const uint8_t *p)
+{
+	uint64_t v = 0;
+	for (int i = 0; i < 8; i++)
+		v = v << 8 | p[i];
+	return v;
+}
+
+static void put32(uint8_t *p, uint32_t v)
+{
+	for (int i = 3; i >= 0; i--, v >>= 8)
+		p[i] = (uint8_t)v;
+}
+
+static uint32_t get32(const uint8_t *p)
+{
+	return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
+}
+
+static void idx_name(const struct sl_shard *sh, uint64_t base_lo, char *name, size_t cap)
+{
+	sl_seg_file_name(name, cap, sl_shard_seq(sh, base_lo));
+	memcpy(name + strlen(name) - 3, "idx", 3); /* <20 digits>.seg -> .idx */
+}
+
+/* Load <base>.idx into the view. 0, or -ENOENT / -EBADMSG / -errno. */
+static int idx_load(struct sl_shard *sh, struct seg_view *v)
+{
+	char name[32];
+	struct stat st;
+	idx_name(sh, v->base_lo, name, sizeof(name));
+	int fd = openat(sh->dirfd, name, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return sl_neg_errno();
+	int rc = -EBADMSG;
+	uint8_t *buf = NULL;
+	if (fstat(fd, &st) != 0 || st.st_size < (off_t)IDX_HEADER_BYTES ||
+	    st.st_size > (off_t)(IDX_HEADER_BYTES + (uint64_t)SL_IDX_ENTRIES_MAX * IDX_ENTRY_BYTES))
+		goto out;
+	buf = malloc((size_t)st.st_size);
+	if (buf == NULL || pread(fd, buf, (size_t)st.st_size, 0) != st.st_size)
+		goto out;
+	uint32_t n = get32(buf + 8);
+	if (get32(buf) != IDX_MAGIC || buf[4] != 0 || buf[5] != IDX_VERSION ||
+	    (uint64_t)st.st_size != IDX_HEADER_BYTES + (uint64_t)n * IDX_ENTRY_BYTES || n == 0 ||
+	    get64(buf + 16) != v->base_lo)
+		goto out;
+	uint32_t crc = sl_crc32c(buf, 60);
+	crc = sl_crc32c_update(crc, buf + IDX_HEADER_BYTES, (size_t)n * IDX_ENTRY_BYTES);
+	if (crc != get32(buf + 60))
+		goto out;
+	struct idx_entry *e = calloc(n, sizeof(*e));
+	if (e == NULL) {
+		rc = -ENOMEM;
+		goto out;
+	}
+	for (uint32_t i = 0; i < n; i++) {
+		const uint8_t *p = buf + IDX_HEADER_BYTES + (size_t)i * IDX_ENTRY_BYTES;
+		e[i] = (struct idx_entry){get64(p), get64(p + 8), get64(p + 16), get64(p + 24)};
+	}
+	free(v->idx);
+	v->idx = e;
+	v->idx_count = v->idx_cap = n;
+	v->scanned = get64(buf + 24);
+	v->last_lo = get64(buf + 32);
+	v->first_arrival_ms = get64(buf + 40);
+	v->last_arrival_ms = get64(buf + 48);
+	rc = 0;
+out:
+	free(buf);
+	close(fd);
+	return rc;
+}
+
+/* Write the view's index as <base>.idx (through a temporary name, so a
+ * reader never sees half of one). 0 or -errno. Not synced: it can always
+ * be rebuilt, and its CRC says whether it is whole. */
+static int idx_save(struct sl_shard *sh, const struct seg_view *v)
+{
+	char name[32], tmp[40];
+	if (v->idx_count == 0)
+		return -ENODATA;
+	size_t len = IDX_HEADER_BYTES + (size_t)v->idx_count * IDX_ENTRY_BYTES;
+	uint8_t *buf = calloc(1, len);
+	if (buf == NULL)
+		return -ENOMEM;
+	put32(buf, IDX_MAGIC);
+	buf[5] = IDX_VERSION;
+	put32(buf + 8, v->idx_count);
+	put64(buf + 16, v->base_lo);
+	put64(buf + 24, v->scanned);
+	put64(buf + 32, v->last_lo);
+	put64(buf + 40, v->first_arrival_ms);
+	put64(buf + 48, v->last_arrival_ms);
+	for (uint32_t i = 0; i < v->idx_count; i++) {
+		uint8_t *p = buf + IDX_HEADER_BYTES + (size_t)i * IDX_ENTRY_BYTES;
+		put64(p, v->idx[i].base_lo);
+		put64(p + 8, v->idx[i].off);
+		put64(p + 16, v->idx[i].first_arrival_ms);
+		put64(p + 24, v->idx[i].last_arrival_ms);
+	}
+	uint32_t crc = sl_crc32c(buf, 60);
+	crc = sl_crc32c_update(crc, buf + IDX_HEADER_BYTES, len - IDX_HEADER_BYTES);
+	put32(buf + 60, crc);
+	idx_name(sh, v->base_lo, name, sizeof(name));
+	snprintf(tmp, sizeof(tmp), "%s.tmp", name);
+	int rc = 0;
+	int fd = openat(sh->dirfd, tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0640);
+	if (fd < 0 || pwrite(fd, buf, len, 0) != (ssize_t)len)
+		rc = fd < 0 ? sl_neg_errno() : -EIO;
+	if (fd >= 0)
+		close(fd);
+	if (rc == 0 && renameat(sh->dirfd, tmp, sh->dirfd, name) != 0)
+		rc = sl_neg_errno();
+	if (rc != 0)
+		unlinkat(sh->dirfd, tmp, 0);
+	free(buf);
+	return rc;
+}
+
 /*
  * Extend a view's index over batches that are visible (below vis_lo).
  * Reads batch headers only. 0 or -errno (-EBADMSG: a header that should
@@ -127,12 +280,21 @@ int sl_shard_view_index(struct sl_shard *sh, struct seg_view *v, uint64_t vis_lo
 {
 	uint8_t hdr[SL_SEG_BATCH_HEADER_BYTES];
 	struct sl_seg_batch b;
-	uint64_t last_idx_off = v->idx_count ? v->idx[v->idx_count - 1].off : 0;
 	int rc = view_open(sh, v);
+	if (rc == 0 && v->sealed && !v->idx_tried) {
+		v->idx_tried = true;
+		v->idx_saved = idx_load(sh, v) == 0;
+	}
+	uint64_t last_idx_off = v->idx_count ? v->idx[v->idx_count - 1].off : 0;
 	while (rc == 0 && v->last_lo < vis_lo) {
 		ssize_t n = pread(v->fd, hdr, sizeof(hdr), (off_t)v->scanned);
-		if (n != (ssize_t)sizeof(hdr))
-			break; /* end of this segment: the rest is in the next */
+		if (n != (ssize_t)sizeof(hdr)) {
+			/* End of this segment: the rest is in the next. A sealed
+			 * one is now indexed whole: keep its index on disk. */
+			if (v->sealed && !v->idx_saved && n == 0)
+				v->idx_saved = idx_save(sh, v) == 0;
+			break;
+		}
 		if (sl_seg_batch_header_decode(hdr, sizeof(hdr), &b) != 0 ||
 		    sl_u128_lo(b.base_seq) != v->last_lo)
 			return -EBADMSG;
@@ -152,6 +314,7 @@ int sl_shard_view_index(struct sl_shard *sh, struct seg_view *v, uint64_t vis_lo
 }
 
 /* The view holding counter lo: the last whose base <= lo (or the first). */
+
 static struct seg_view *view_for(struct sl_shard *sh, uint64_t lo)
 {
 	struct seg_view *best = NULL;

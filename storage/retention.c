@@ -16,6 +16,7 @@
  */
 #include <errno.h>
 #include <stdio.h>
+#include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -47,6 +48,9 @@ static int delete_segment(struct sl_shard *sh, uint64_t base_lo, const char *why
 		       sh->shard_id, sh->dir, name, sl_strerror(rc));
 		return rc;
 	}
+	memcpy(name + strlen(name) - 3, "idx", 3); /* its index, if it has one */
+	unlinkat(sh->dirfd, name, 0);
+	name[strlen(name) - 3] = 's', name[strlen(name) - 2] = 'e', name[strlen(name) - 1] = 'g';
 	SL_INFO(SUBSYS, "stream %u shard %u: deleted %s/%s (%s)", sh->stream_id, sh->shard_id,
 		sh->dir, name, why);
 	__atomic_sub_fetch(&sh->segments, 1, __ATOMIC_RELAXED);

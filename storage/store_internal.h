@@ -66,6 +66,9 @@ struct seg_active {
 /* Reader-side knowledge of one segment. */
 struct seg_view {
 	uint64_t base_lo;
+	bool sealed;    /* not the newest segment: complete, never written again */
+	bool idx_tried; /* its .idx file was looked for */
+	bool idx_saved; /* its index is on disk (loaded or written) */
 	int fd;
 	uint64_t scanned; /* bytes of batches indexed so far */
 	uint64_t last_lo; /* counter after the last indexed batch */
