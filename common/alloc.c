@@ -9,7 +9,7 @@
 
 /* jemalloc's control interface; NULL when jemalloc is not linked. */
 extern int mallctl(const char *name, void *oldp, size_t *oldlenp, void *newp, size_t newlen)
-	__attribute__((weak));
+    __attribute__((weak));
 
 const char *sl_allocator_describe(char *buf, size_t cap)
 {
