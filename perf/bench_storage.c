@@ -54,6 +54,7 @@
 #include <ftw.h>
 #include <inttypes.h>
 #include <pthread.h>
+#include <sched.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -274,6 +275,29 @@ static void *writer_main(void *p)
 
 /* ---- helpers ---- */
 
+/*
+ * As sluiced lays threads out (docs/ARCHITECTURE.md): the producer, like an
+ * RX lcore, on the last CPU; the writer on the others. With one CPU, or
+ * SL_BENCH_NO_PIN set, nothing is pinned.
+ */
+static void pin_threads(pthread_t writer)
+{
+	cpu_set_t all, prod, rest;
+	if (getenv("SL_BENCH_NO_PIN") != NULL || sched_getaffinity(0, sizeof(all), &all) != 0 ||
+	    CPU_COUNT(&all) < 2)
+		return;
+	int last = -1;
+	for (int c = 0; c < CPU_SETSIZE; c++)
+		if (CPU_ISSET(c, &all))
+			last = c;
+	CPU_ZERO(&prod);
+	CPU_SET(last, &prod);
+	rest = all;
+	CPU_CLR(last, &rest);
+	pthread_setaffinity_np(pthread_self(), sizeof(prod), &prod);
+	pthread_setaffinity_np(writer, sizeof(rest), &rest);
+}
+
 static void sleep_until(uint64_t ns)
 {
 	struct timespec ts = {.tv_sec = (time_t)(ns / SL_NS_PER_S),
@@ -433,6 +457,7 @@ static int run_one(const struct opts *o, const char *dir, double rate, struct re
 	clockid_t wclk;
 	if (pthread_getcpuclockid(w.tid, &wclk) != 0)
 		wclk = CLOCK_THREAD_CPUTIME_ID;
+	pin_threads(w.tid);
 
 	uint64_t t0 = sl_clock_mono_ns();
 	r->win_start = t0 + (uint64_t)(o->warmup * 1e9);

@@ -26,6 +26,10 @@
 #      1..4 records): records per commit (per fdatasync) and p99 latency at
 #      10..90% of the maximum and at the maximum.
 #
+# Threads are laid out as sluiced lays them: the producer (standing in for
+# an RX lcore) pinned to the last CPU, the writer to the others
+# (SL_BENCH_NO_PIN=1 turns that off).
+#
 # Targets (issue 3, for this 2-core machine): 1 KiB appends at >= 70% of
 # fio's bandwidth; 100-byte records at >= 3 M records/s on one writer; p99
 # durable-ack latency at 50% load <= 2 x fio's fdatasync p99 + 200 us.

@@ -424,11 +424,13 @@ static void remove_tree(const char *path, int depth)
 {
 	DIR *d = opendir(path);
 	struct dirent *e;
-	char child[SL_STORE_DIR_MAX];
+	char child[SL_STORE_DIR_MAX + 256];
 	while (d != NULL && (e = readdir(d)) != NULL) {
 		if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0)
 			continue;
-		snprintf(child, sizeof(child), "%s/%s", path, e->d_name);
+		int n = snprintf(child, sizeof(child), "%s/%s", path, e->d_name);
+		if (n < 0 || (size_t)n >= sizeof(child))
+			continue; /* not one of ours: our names are short */
 		if (depth > 0 && e->d_type == DT_DIR)
 			remove_tree(child, depth - 1);
 		else
