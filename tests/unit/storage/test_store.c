@@ -9,7 +9,10 @@
  * errors (-EMSGSIZE, -ENOENT, -ENOBUFS with no writer running); a deleted
  * stream's appends fail and its directory goes; retention: expired records
  * are never returned, expired sealed segments and the oldest over a size
- * cap are deleted, the newest segment never is.
+ * cap are deleted, the newest segment never is; recovery reports
+ * corruption in the middle of a log (the shard stays readable up to it,
+ * takes no writes, and nothing is deleted) and removes a newest segment
+ * whose header never became durable.
  */
 #include <dirent.h>
 #include <sys/stat.h>
@@ -414,8 +417,101 @@ static void test_dedupe_restore(void)
 	tu_rmtree(dir);
 }
 
+/* The shard's newest .seg file name in dir, into out. */
+static int newest_seg(const char *dir, char *out, size_t cap)
+{
+	DIR *d = opendir(dir);
+	struct dirent *e;
+	int n = 0;
+	out[0] = '\0';
+	while (d && (e = readdir(d)) != NULL) {
+		size_t l = strlen(e->d_name);
+		if (l == 24 && strcmp(e->d_name + 20, ".seg") == 0 && strcmp(e->d_name, out) > 0) {
+			snprintf(out, cap, "%s", e->d_name);
+			n++;
+		}
+	}
+	if (d)
+		closedir(d);
+	return n;
+}
+
+static void test_recovery_judgement(void)
+{
+	char dir[64], shard_dir[128], name[64], path[256];
+	struct sl_store_options o;
+	struct sl_store *st;
+	struct tu_writer w;
+	struct sl_shard_status ss;
+	struct stat before, after;
+	CHECK(tu_tmpdir(dir, sizeof(dir), "store") != NULL);
+	tu_options(&o, dir);
+	CHECK(sl_store_open(&o, &st) == 0);
+	struct sl_meta_stream s = make_stream("judged", SL_DURABILITY_FSYNC);
+	CHECK(sl_store_stream_create(st, &s, 1) == 0);
+	tu_writer_start(&w, st, 0);
+	for (uint32_t i = 0; i < 3; i++) { /* one append, one commit, one batch each */
+		tu_append_init(&apps[i], s.id, 0, 70 + i, 2);
+		CHECK(sl_store_append(st, &apps[i].app) == 0);
+		CHECK(tu_wait(&apps[i], 5000) && apps[i].app.status == SL_APPEND_OK);
+	}
+	CHECK(tu_writer_stop(&w) == 0);
+	sl_store_close(st);
+
+	/* Flip a byte of the second batch's data: valid data follows it. */
+	snprintf(shard_dir, sizeof(shard_dir), "%s/shards/%u/0", dir, s.id);
+	CHECK(newest_seg(shard_dir, name, sizeof(name)) == 1);
+	snprintf(path, sizeof(path), "%s/%s", shard_dir, name);
+	CHECK(stat(path, &before) == 0);
+	FILE *f = fopen(path, "r+b");
+	CHECK(f != NULL);
+	if (f) {
+		/* Batch 1 starts at 4096 and is short; batch 2 follows within
+		 * the next 200 bytes: corrupt its last data byte region. */
+		uint8_t hdr[64];
+		fseek(f, 4096 + 8, SEEK_SET);
+		CHECK(fread(hdr, 1, 4, f) == 4);
+		uint32_t len1 = (uint32_t)hdr[0] << 24 | hdr[1] << 16 | hdr[2] << 8 | hdr[3];
+		long at = 4096 + (long)len1 + 64 + 11 + 2; /* inside batch 2's first record */
+		fseek(f, at, SEEK_SET);
+		int c = fgetc(f);
+		fseek(f, at, SEEK_SET);
+		fputc(c ^ 0x01, f);
+		fclose(f);
+	}
+	CHECK(sl_store_open(&o, &st) == 0); /* the store opens; that shard is judged */
+	struct sl_shard *sh = sl_store_shard(st, s.id, 0);
+	sl_store_shard_status(sh, &ss);
+	CHECK(ss.error == -EUCLEAN);
+	CHECK(ss.visible_seq == apps[0].app.first_seq + 2); /* readable up to batch 2 */
+	static struct sl_read_record recs[16];
+	static uint8_t buf[1 << 16];
+	sl_u128 next;
+	CHECK(sl_store_read(st, sh, SL_READ_TRIM_HORIZON, 0, 0, recs, 16, buf, sizeof(buf),
+			    &next) == 2);
+	tu_append_init(&apps[5], s.id, 0, 99, 1);
+	CHECK(sl_store_append(st, &apps[5].app) == -EIO);
+	sl_store_close(st);
+	CHECK(stat(path, &after) == 0);
+	CHECK(after.st_size == before.st_size); /* nothing truncated or deleted */
+
+	/* A newest segment whose header never became durable is removed. */
+	snprintf(path, sizeof(path), "%s/%020llu.seg", shard_dir, 999999ull);
+	f = fopen(path, "wb");
+	CHECK(f != NULL);
+	if (f) {
+		fputs("torn", f);
+		fclose(f);
+	}
+	CHECK(sl_store_open(&o, &st) == 0);
+	CHECK(stat(path, &after) != 0);
+	sl_store_close(st);
+	tu_rmtree(dir);
+}
+
 int main(void)
 {
+	test_recovery_judgement();
 	test_dedupe_restore();
 	test_retention();
 	test_basic_and_reopen(false);
