@@ -60,9 +60,11 @@ else
 	echo "sluice: not root: no DPDK dataplane; SLW1 ingest on the kernel UDP/TCP backend at 127.0.0.1:7400"
 fi
 cat <<TXT
-sluice: Kinesis API at http://127.0.0.1:4567, e.g.
-          aws --endpoint-url http://127.0.0.1:4567 kinesis list-streams
-        data in $root/var; Ctrl-C stops it.
+sluice: data in $root/var (metadata in var/meta.db, shard logs in var/shards/);
+        inspect a shard's log with
+          build/run/tools/sluice segment verify var/shards/*/*/*.seg
+        (SLW1 ingest and the Kinesis API on 127.0.0.1:4567 are not served yet.)
+        Ctrl-C stops it.
 TXT
 
 set +e
