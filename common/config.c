@@ -124,6 +124,10 @@ static const struct key keys[] = {
      "page cache's copy: about 2.5x the throughput of buffered writes here\n"
      "(perf/RESULTS.md). Falls back to buffered, with a warning, where the\n"
      "filesystem refuses O_DIRECT (tmpfs)."},
+    {"storage", "tail_kb", T_U32, F(storage_tail_kb), 0, 1048576, "1024",
+     "Per shard, the newest committed batches kept in memory (KiB), from\n"
+     "which readers by sequence number are served without touching disk.\n"
+     "0: none."},
 };
 
 SL_STATIC_ASSERT(SL_ARRAY_SIZE(keys) <= sizeof(((struct sl_config *)0)->src));

@@ -5,10 +5,10 @@
  * byte budget, never past the visible watermark, never older than the
  * stream's retention.
  *
- * Readers run on control threads and never touch writer state: they read
- * segment files with pread (served by the page cache for recent data) up
- * to visible_lo, which the writer publishes (release) only after the
- * commit that holds those records completed. Each batch read is checked
+ * Readers run on control threads and never touch writer state: the newest
+ * batches come from the shard's tail cache (tail.c), the rest from the
+ * segment files with pread, up to visible_lo, which the writer publishes
+ * (release) only after the commit that holds those records completed. Each batch read is checked
  * again (CRC and structure): the pair of the check made before it was
  * written.
  *
@@ -388,6 +388,19 @@ static void take_records(struct read_ctx *c, const uint8_t *batch, const struct 
 	}
 }
 
+/* Grow the scratch batch buffer to at least n bytes. */
+static int scratch(struct read_ctx *c, size_t n)
+{
+	if (n <= c->batch_cap)
+		return 0;
+	uint8_t *nb = realloc(c->batch, n);
+	if (nb == NULL)
+		return -ENOMEM;
+	c->batch = nb;
+	c->batch_cap = n;
+	return 0;
+}
+
 /* Read one batch at off into the scratch buffer and check it. */
 static int load_batch(struct read_ctx *c, struct seg_view *v, uint64_t off, struct sl_seg_batch *b)
 {
@@ -397,13 +410,8 @@ static int load_batch(struct read_ctx *c, struct seg_view *v, uint64_t off, stru
 	int rc = sl_seg_batch_header_decode(hdr, sizeof(hdr), b);
 	if (rc != 0)
 		return rc;
-	if (b->batch_len > c->batch_cap) {
-		uint8_t *nb = realloc(c->batch, b->batch_len);
-		if (nb == NULL)
-			return -ENOMEM;
-		c->batch = nb;
-		c->batch_cap = b->batch_len;
-	}
+	if ((rc = scratch(c, b->batch_len)) != 0)
+		return rc;
 	ssize_t n = pread(v->fd, c->batch, b->batch_len, (off_t)off);
 	if (n != (ssize_t)b->batch_len)
 		return n < 0 ? sl_neg_errno() : -ENODATA;
@@ -457,13 +465,46 @@ static int start_pos(struct sl_shard *sh, enum sl_read_from from, sl_u128 seq, u
 	return -EINVAL;
 }
 
+/*
+ * Serve from the tail cache what it holds from c->pos on; stop at the
+ * first batch it does not hold (or lost to the writer meanwhile), where
+ * the segment files take over.
+ */
+static void read_tail(struct read_ctx *c)
+{
+	const struct sl_tail *t = &c->sh->tail;
+	struct sl_seg_batch b;
+	uint32_t len;
+	if (t->cap == 0 || scratch(c, t->cap / 4) != 0)
+		return;
+	while (!c->full && c->pos < c->vis_lo) {
+		if (sl_tail_copy(t, c->pos, c->batch, (uint32_t)c->batch_cap, &len) != 0 ||
+		    sl_seg_batch_check(c->batch, len, &b) != 0)
+			return;
+		uint64_t end = sl_u128_lo(b.base_seq) + b.record_count;
+		take_records(c, c->batch, &b);
+		if (!c->full && c->pos < end)
+			c->pos = end;
+	}
+}
+
 static int read_locked(struct read_ctx *c, enum sl_read_from from, sl_u128 seq)
 {
 	struct sl_shard *sh = c->sh;
 	int rc = 0;
+	/* By sequence number, the newest records come from memory. */
+	bool by_seq = from == SL_READ_AT_SEQ || from == SL_READ_AFTER_SEQ || from == SL_READ_LATEST;
+	if (by_seq) {
+		rc = start_pos(sh, from, seq, c->vis_lo, &c->pos);
+		if (rc != 0)
+			return rc;
+		read_tail(c);
+		if (c->full || c->pos >= c->vis_lo)
+			return 0;
+	}
 	if (sh->view_count == 0 || sh->views[sh->view_count - 1].last_lo < c->vis_lo)
 		rc = sl_shard_views_refresh(sh);
-	if (rc == 0)
+	if (rc == 0 && !by_seq)
 		rc = start_pos(sh, from, seq, c->vis_lo, &c->pos);
 	if (rc != 0 || sh->view_count == 0 || c->pos >= c->vis_lo)
 		return rc;

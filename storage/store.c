@@ -42,6 +42,7 @@ void sl_store_options_from_config(struct sl_store_options *o, const struct sl_co
 	o->linger_us = cfg->storage_linger_us;
 	o->ring_slots = cfg->storage_ring_slots;
 	o->direct_io = cfg->storage_direct_io;
+	o->tail_bytes = cfg->storage_tail_kb << 10;
 }
 
 static uint32_t round_pow2(uint32_t v)
@@ -127,6 +128,7 @@ static void shard_destroy(struct sl_shard *sh)
 		close(sh->dirfd);
 	sl_shard_views_fini(sh);
 	sl_shard_buffers_fini(sh);
+	sl_tail_fini(&sh->tail);
 	free(sh->restored);
 	sl_ring_destroy(sh->ring);
 	pthread_mutex_destroy(&sh->read_lock);
@@ -164,6 +166,8 @@ static int shard_create(struct sl_store *st, const struct sl_meta_stream *s,
 	}
 	if (rc == 0)
 		rc = sl_shard_buffers_init(sh, st->opt.batch_bytes);
+	if (rc == 0)
+		rc = sl_tail_init(&sh->tail, st->opt.tail_bytes);
 	if (rc != 0) {
 		SL_ERR(SUBSYS, "stream %u shard %u: %s: %s", m->stream_id, m->shard_id, sh->dir,
 		       sl_strerror(rc));

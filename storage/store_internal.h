@@ -34,6 +34,33 @@
 /* Dedupe entries recovery keeps per shard (the newest ones). */
 #define SL_STORE_DEDUPE_RESTORE 4096
 
+/* The tail cache (tail.c): the newest committed batches of a shard. */
+struct sl_tail_entry {
+	uint64_t base_lo; /* UINT64_MAX while the slot is being rewritten */
+	uint64_t pos;     /* absolute position in the byte ring */
+	uint32_t len;
+	uint32_t count;
+};
+
+struct sl_tail {
+	uint8_t *mem;
+	uint64_t cap; /* bytes, a power of two; 0: no cache */
+	struct sl_tail_entry *ents;
+	uint64_t head;       /* bytes ever written (atomic) */
+	uint64_t ent_head;   /* entries ever added (atomic) */
+	uint64_t writing_to; /* end of the range being overwritten (atomic) */
+};
+
+int sl_tail_init(struct sl_tail *t, uint32_t bytes);
+void sl_tail_fini(struct sl_tail *t);
+/* The writer, after the batch's commit completed. */
+void sl_tail_push(struct sl_tail *t, uint64_t base_lo, uint32_t count, const uint8_t *batch,
+		  uint32_t len);
+/* A reader: copy the cached batch holding counter lo into out. 0 with
+ * *len, -ENOENT (not cached), -ESTALE (overwritten meanwhile), -ENOBUFS. */
+int sl_tail_copy(const struct sl_tail *t, uint64_t lo, uint8_t *out, uint32_t out_cap,
+		 uint32_t *len);
+
 /* A batch buffer and the commit that carries it. */
 struct batch_buf {
 	uint8_t *mem; /* aligned, cap bytes */
@@ -107,6 +134,8 @@ struct sl_shard {
 	struct sl_append *held; /* dequeued, waits for buffer room */
 	bool removed;           /* stream deleted (atomic): fail what comes */
 	bool released;          /* the writer dropped it (atomic) */
+
+	struct sl_tail tail;
 
 	/* published */
 	uint64_t visible_lo; /* records < this are visible (atomic) */

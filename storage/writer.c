@@ -149,6 +149,9 @@ static void commit_complete(struct batch_buf *bb)
 		buf_fail(bb);
 		return;
 	}
+	/* Into the tail cache first, so a reader that sees the new watermark
+	 * can find the batch in memory. */
+	sl_tail_push(&sh->tail, bb->first_lo, bb->records, bb->mem, bb->len);
 	__atomic_store_n(&sh->visible_lo, bb->first_lo + bb->records, __ATOMIC_RELEASE);
 	__atomic_add_fetch(&sh->bytes_total, bb->len, __ATOMIC_RELAXED);
 	for (uint32_t i = 0; i < bb->app_count; i++)

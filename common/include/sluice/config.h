@@ -78,6 +78,7 @@ struct sl_config {
 	uint32_t storage_linger_us;
 	uint32_t storage_ring_slots;
 	bool storage_direct_io;
+	uint32_t storage_tail_kb;
 
 	/* Where each key was last set from (enum sl_config_src), by table index. */
 	uint8_t src[64];

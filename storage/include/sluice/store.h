@@ -45,6 +45,7 @@ struct sl_store_options {
 	uint32_t linger_us;      /* wait this long for more before submitting */
 	uint32_t ring_slots;     /* per shard, power of two */
 	bool direct_io;          /* O_DIRECT segment writes (4 KiB padded) */
+	uint32_t tail_bytes;     /* per shard tail cache (newest batches); 0: none */
 	/* Tests: make the writers' I/O through a fault layer with this plan
 	 * (NULL: real io_uring only). */
 	const struct sl_io_fault_plan *fault_plan;

@@ -152,6 +152,7 @@ static const char *const key_names[] = {
     "storage.linger_us",
     "storage.ring_slots",
     "storage.direct_io",
+    "storage.tail_kb",
 };
 
 static const char defaults_text[] = "[daemon]\n"
@@ -185,7 +186,8 @@ static const char defaults_text[] = "[daemon]\n"
 				    "batch_kb = 2048\n"
 				    "linger_us = 0\n"
 				    "ring_slots = 4096\n"
-				    "direct_io = true\n";
+				    "direct_io = true\n"
+				    "tail_kb = 1024\n";
 
 static void test_defaults(void)
 {
@@ -884,6 +886,7 @@ static void test_format(void)
 	    {"storage.linger_us", "200"},
 	    {"storage.ring_slots", "1024"},
 	    {"storage.direct_io", "no"},
+	    {"storage.tail_kb", "0"},
 	};
 
 	sl_config_defaults(&cfg);
@@ -922,7 +925,8 @@ static void test_format(void)
 			    "batch_kb = 512\n"
 			    "linger_us = 200\n"
 			    "ring_slots = 1024\n"
-			    "direct_io = false\n");
+			    "direct_io = false\n"
+			    "tail_kb = 0\n");
 	CHECK_ROUNDTRIP(&cfg, "non-default configuration");
 	CHECK_EQ_U64(format(&cfg, false, text_a), n); /* the round trip used text_a */
 

@@ -12,7 +12,9 @@
  * cap are deleted, the newest segment never is; recovery reports
  * corruption in the middle of a log (the shard stays readable up to it,
  * takes no writes, and nothing is deleted) and removes a newest segment
- * whose header never became durable.
+ * whose header never became durable; reads by sequence number of the
+ * newest records come from the tail cache (they still work with the
+ * segment files gone), and older ones fall back to the files.
  */
 #include <dirent.h>
 #include <sys/stat.h>
@@ -169,6 +171,7 @@ static void test_basic_and_reopen(bool direct)
 	o.segment_bytes = 72u << 10; /* rolls every few batches */
 	o.batch_bytes = 64u << 10;
 	o.direct_io = direct;
+	o.tail_bytes = 64u << 10; /* reads by seq cross from the files into it */
 	CHECK(sl_store_open(&o, &st) == 0);
 	struct sl_meta_stream s = make_stream("orders", SL_DURABILITY_FSYNC);
 	CHECK(sl_store_stream_create(st, &s, 3) == 0);
@@ -509,8 +512,69 @@ static void test_recovery_judgement(void)
 	tu_rmtree(dir);
 }
 
+static void unlink_segments(const char *dir)
+{
+	DIR *d = opendir(dir);
+	struct dirent *e;
+	char p[512];
+	while (d && (e = readdir(d)) != NULL) {
+		if (strstr(e->d_name, ".seg") == NULL)
+			continue;
+		snprintf(p, sizeof(p), "%s/%s", dir, e->d_name);
+		unlink(p);
+	}
+	if (d)
+		closedir(d);
+}
+
+static void test_tail_cache(void)
+{
+	char dir[64], shard_dir[128];
+	struct sl_store_options o;
+	struct sl_store *st;
+	struct tu_writer w;
+	static struct sl_read_record recs[256];
+	static uint8_t buf[1 << 20];
+	sl_u128 next;
+	CHECK(tu_tmpdir(dir, sizeof(dir), "store") != NULL);
+	tu_options(&o, dir);
+	o.tail_bytes = 16u << 10; /* small: the oldest batches fall out */
+	CHECK(sl_store_open(&o, &st) == 0);
+	struct sl_meta_stream s = make_stream("tail", SL_DURABILITY_FSYNC);
+	CHECK(sl_store_stream_create(st, &s, 1) == 0);
+	tu_writer_start(&w, st, 0);
+	for (uint32_t i = 0; i < 200; i++) { /* one commit each */
+		tu_append_init(&apps[i], s.id, 0, 300 + i, 2);
+		CHECK(sl_store_append(st, &apps[i].app) == 0);
+		CHECK(tu_wait(&apps[i], 5000) && apps[i].app.status == SL_APPEND_OK);
+	}
+	struct sl_shard *sh = sl_store_shard(st, s.id, 0);
+	/* Take the files away (before any read opened them): the newest
+	 * records still read, from memory. */
+	snprintf(shard_dir, sizeof(shard_dir), "%s/shards/%u/0", dir, s.id);
+	unlink_segments(shard_dir);
+	sl_u128 from = apps[190].app.first_seq;
+	int n = sl_store_read(st, sh, SL_READ_AT_SEQ, from, 0, recs, 256, buf, sizeof(buf), &next);
+	CHECK(n == 20);
+	for (int k = 0; k < n && k < 20; k++) {
+		const struct tu_append *a = &apps[190 + k / 2];
+		CHECK(recs[k].seq == from + (sl_u128)k);
+		CHECK(recs[k].data_len == a->recs[k % 2].data_len);
+		CHECK(memcmp(buf + recs[k].data_off, a->recs[k % 2].data, recs[k].data_len) == 0);
+	}
+	CHECK(next == from + 20);
+	/* The oldest ones were pushed out of the 64 KiB cache: no file, no read. */
+	n = sl_store_read(st, sh, SL_READ_AT_SEQ, apps[0].app.first_seq, 0, recs, 256, buf,
+			  sizeof(buf), &next);
+	CHECK(n == 0);
+	CHECK(tu_writer_stop(&w) == 0);
+	sl_store_close(st);
+	tu_rmtree(dir);
+}
+
 int main(void)
 {
+	test_tail_cache();
 	test_recovery_judgement();
 	test_dedupe_restore();
 	test_retention();
