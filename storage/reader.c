@@ -559,7 +559,6 @@ int sl_store_read(struct sl_store *st, struct sl_shard *sh, enum sl_read_from fr
 void sl_store_shard_status(const struct sl_shard *sh, struct sl_shard_status *out)
 {
 	uint64_t vis = __atomic_load_n(&sh->visible_lo, __ATOMIC_ACQUIRE);
-	out->next_seq = sl_shard_seq(sh, vis); /* the writer's own counter is not ours to read */
 	out->visible_seq = sl_shard_seq(sh, vis);
 	out->segments = __atomic_load_n(&sh->segments, __ATOMIC_RELAXED);
 	out->bytes = __atomic_load_n(&sh->bytes_total, __ATOMIC_RELAXED);

@@ -148,9 +148,8 @@ typedef int sl_store_dedupe_fn(uint32_t stream_id, uint32_t shard_id,
 			       const struct sl_seg_dedupe *entry, void *arg);
 int sl_store_dedupe_foreach(struct sl_store *st, sl_store_dedupe_fn *fn, void *arg);
 
-/* Shard state for status/stats: next seq, visible watermark, failure. */
+/* Shard state for status/stats: visible watermark, size, failure. */
 struct sl_shard_status {
-	sl_u128 next_seq;    /* the next record gets this */
 	sl_u128 visible_seq; /* records < this are visible */
 	uint64_t segments;
 	uint64_t bytes;
