@@ -72,14 +72,27 @@ static bool uring_has_room(const struct uring_io *u, unsigned n)
 	return io_uring_sq_space_left(&u->ring) >= n;
 }
 
+/*
+ * An SQE for req (the caller checked room); the caller preps it, then
+ * attaches req with io_uring_sqe_set_data (prep_* resets user_data).
+ */
+static struct io_uring_sqe *uring_sqe(struct uring_io *u, struct sl_io_req *req, uint32_t len)
+{
+	struct io_uring_sqe *sqe = io_uring_get_sqe(&u->ring);
+
+	SL_ASSERT(sqe != NULL);
+	req->res = 0;
+	req->len = len;
+	return sqe;
+}
+
 /* Fill a write SQE (fixed when buf_index >= 0); never NULL after has_room. */
 static struct io_uring_sqe *uring_prep_write(struct uring_io *u, int fd, const void *buf,
 					     uint32_t len, uint64_t off, int buf_index,
 					     struct sl_io_req *req)
 {
-	struct io_uring_sqe *sqe = io_uring_get_sqe(&u->ring);
+	struct io_uring_sqe *sqe = uring_sqe(u, req, len);
 
-	SL_ASSERT(sqe != NULL);
 	if (buf_index >= 0) {
 		SL_ASSERT((unsigned)buf_index < u->bufs);
 		io_uring_prep_write_fixed(sqe, fd, buf, len, off, buf_index);
@@ -87,20 +100,15 @@ static struct io_uring_sqe *uring_prep_write(struct uring_io *u, int fd, const v
 		io_uring_prep_write(sqe, fd, buf, len, off);
 	}
 	io_uring_sqe_set_data(sqe, req);
-	req->res = 0;
-	req->len = len;
 	return sqe;
 }
 
 static void uring_prep_fsync(struct uring_io *u, int fd, struct sl_io_req *req)
 {
-	struct io_uring_sqe *sqe = io_uring_get_sqe(&u->ring);
+	struct io_uring_sqe *sqe = uring_sqe(u, req, 0);
 
-	SL_ASSERT(sqe != NULL);
 	io_uring_prep_fsync(sqe, fd, IORING_FSYNC_DATASYNC);
 	io_uring_sqe_set_data(sqe, req);
-	req->res = 0;
-	req->len = 0;
 }
 
 static int uring_write(struct sl_io *io, int fd, const void *buf, uint32_t len, uint64_t off,
@@ -162,12 +170,9 @@ static int uring_poll_add(struct sl_io *io, int fd, struct sl_io_req *req)
 	SL_ASSERT(req->done != NULL);
 	if (!uring_has_room(u, 1))
 		return -EBUSY;
-	struct io_uring_sqe *sqe = io_uring_get_sqe(&u->ring);
-	SL_ASSERT(sqe != NULL);
+	struct io_uring_sqe *sqe = uring_sqe(u, req, 0);
 	io_uring_prep_poll_add(sqe, fd, POLLIN);
 	io_uring_sqe_set_data(sqe, req);
-	req->res = 0;
-	req->len = 0;
 	u->inflight++;
 	return 0;
 }

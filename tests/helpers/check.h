@@ -12,6 +12,8 @@
 #include <inttypes.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 static unsigned sl_check_count;
 static unsigned sl_check_failed;
@@ -48,6 +50,35 @@ static unsigned sl_check_failed;
 				__FILE__, __LINE__, #a, #b, ca_, cb_);                             \
 		}                                                                                  \
 	} while (0)
+
+/*
+ * Run fn in a forked child with its stderr captured into err (cap bytes,
+ * NUL-terminated); returns the child's wait status (-1 if pipe failed).
+ * For tests that an assertion aborts.
+ */
+static inline int sl_check_run_child(void (*fn)(void), char *err, size_t cap)
+{
+	int p[2], status = 0;
+	size_t n = 0;
+	ssize_t got;
+	if (pipe(p) != 0)
+		return -1;
+	fflush(stderr);
+	pid_t pid = fork();
+	if (pid == 0) {
+		dup2(p[1], STDERR_FILENO);
+		close(p[0]);
+		fn();
+		_exit(0);
+	}
+	close(p[1]);
+	while (n + 1 < cap && (got = read(p[0], err + n, cap - 1 - n)) > 0)
+		n += (size_t)got;
+	err[n] = '\0';
+	close(p[0]);
+	waitpid(pid, &status, 0);
+	return status;
+}
 
 static inline int sl_check_finish(const char *name)
 {

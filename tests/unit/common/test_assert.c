@@ -18,31 +18,6 @@
 
 SL_STATIC_ASSERT(sizeof(uint32_t) == 4);
 
-/* Run fn in a child with stderr captured; return its wait status. */
-static int run_child(void (*fn)(void), char *err, size_t cap)
-{
-	int p[2];
-	if (pipe(p) != 0)
-		return -1;
-	pid_t pid = fork();
-	if (pid == 0) {
-		dup2(p[1], STDERR_FILENO);
-		close(p[0]);
-		fn();
-		_exit(0);
-	}
-	close(p[1]);
-	size_t n = 0;
-	ssize_t r;
-	while (n + 1 < cap && (r = read(p[0], err + n, cap - 1 - n)) > 0)
-		n += (size_t)r;
-	err[n] = '\0';
-	close(p[0]);
-	int status = 0;
-	waitpid(pid, &status, 0);
-	return status;
-}
-
 static int evaluations;
 static int touch(void)
 {
@@ -74,17 +49,17 @@ int main(void)
 {
 	char err[1024];
 
-	int st = run_child(assert_false, err, sizeof(err));
+	int st = sl_check_run_child(assert_false, err, sizeof(err));
 	CHECK(WIFSIGNALED(st) && WTERMSIG(st) == SIGABRT);
 	CHECK(strstr(err, "answer == 42") != NULL);
 	CHECK(strstr(err, "test_assert.c") != NULL);
 	CHECK(strstr(err, "assert_false") != NULL);
 
-	st = run_child(assert_true, err, sizeof(err));
+	st = sl_check_run_child(assert_true, err, sizeof(err));
 	CHECK(WIFEXITED(st) && WEXITSTATUS(st) == 0);
 	CHECK(err[0] == '\0');
 
-	st = run_child(unreachable, err, sizeof(err));
+	st = sl_check_run_child(unreachable, err, sizeof(err));
 	CHECK(WIFSIGNALED(st) && WTERMSIG(st) == SIGABRT);
 	CHECK(strstr(err, "unreachable") != NULL);
 
@@ -94,7 +69,7 @@ int main(void)
 
 	evaluations = 0;
 	SL_ASSERT_HOT(touch() > 0);
-	st = run_child(assert_hot_false, err, sizeof(err));
+	st = sl_check_run_child(assert_hot_false, err, sizeof(err));
 #ifdef SL_HOT_ASSERTS
 	CHECK(SL_ASSERT_HOT_ENABLED == 1);
 	CHECK(evaluations == 1);

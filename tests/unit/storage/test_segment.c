@@ -1295,32 +1295,12 @@ static void not_an_abort_entry_last(void)
 		_exit(2);
 }
 
-/* Run fn in a child, its stderr captured; true when it died by SIGABRT from SL_ASSERT. */
+/* True when fn dies by SIGABRT from SL_ASSERT. */
 static bool aborts(void (*fn)(void))
 {
-	int p[2];
 	char err[1024];
-	size_t n = 0;
-	ssize_t got;
-	int status = 0;
-
-	if (pipe(p) != 0)
-		return false;
-	fflush(stderr);
-	pid_t pid = fork();
-	if (pid == 0) {
-		dup2(p[1], STDERR_FILENO);
-		close(p[0]);
-		fn();
-		_exit(0);
-	}
-	close(p[1]);
-	while (n + 1 < sizeof(err) && (got = read(p[0], err + n, sizeof(err) - 1 - n)) > 0)
-		n += (size_t)got;
-	err[n] = '\0';
-	close(p[0]);
-	waitpid(pid, &status, 0);
-	return WIFSIGNALED(status) && WTERMSIG(status) == SIGABRT &&
+	int status = sl_check_run_child(fn, err, sizeof(err));
+	return status != -1 && WIFSIGNALED(status) && WTERMSIG(status) == SIGABRT &&
 	       strstr(err, "assertion failed") != NULL;
 }
 
