@@ -334,9 +334,10 @@ int sl_store_open(const struct sl_store_options *o, struct sl_store **out)
 	for (unsigned i = 0; i < SL_STORE_WRITERS_MAX; i++)
 		st->writers[i].wake_fd = -1;
 	pthread_rwlock_init(&st->shards_lock, NULL);
+	st->qsbr = sl_qsbr_create();
 	st->shard_cap = SL_STORE_SHARDS_MAX * 2;
 	st->shards = calloc(st->shard_cap, sizeof(*st->shards));
-	rc = st->shards == NULL ? -ENOMEM : writers_init(st);
+	rc = st->shards == NULL || st->qsbr == NULL ? -ENOMEM : writers_init(st);
 	snprintf(path, sizeof(path), "%s/shards", st->data_dir);
 	rc = rc ?: sl_mkdirs(path, 0750);
 	if (rc == 0 && st->opt.direct_io && !direct_io_works(path)) {
@@ -347,6 +348,7 @@ int sl_store_open(const struct sl_store_options *o, struct sl_store **out)
 	snprintf(path, sizeof(path), "%s/meta.db", st->data_dir);
 	rc = rc ?: sl_meta_open(path, &st->meta);
 	rc = rc ?: open_streams(st);
+	rc = rc ?: sl_shardmap_publish(st);
 	if (rc != 0) {
 		SL_ERR(SUBSYS, "opening the store in %s: %s", st->data_dir, sl_strerror(rc));
 		sl_store_close(st);
@@ -377,9 +379,16 @@ void sl_store_close(struct sl_store *st)
 			close(w->wake_fd);
 	}
 	sl_meta_close(st->meta);
+	free(st->map);
+	sl_qsbr_destroy(st->qsbr);
 	free(st->shards);
 	pthread_rwlock_destroy(&st->shards_lock);
 	free(st);
+}
+
+bool sl_store_stopping(const struct sl_store *st)
+{
+	return __atomic_load_n(&st->stopping, __ATOMIC_ACQUIRE) != 0;
 }
 
 void sl_store_stop_appends(struct sl_store *st)
@@ -420,7 +429,9 @@ int sl_store_stream_create(struct sl_store *st, struct sl_meta_stream *s, uint32
 		rc = sl_meta_stream_set_status(st->meta, s->id, SL_STREAM_ACTIVE);
 		s->status = SL_STREAM_ACTIVE;
 	}
-	return rc;
+	/* Ingest doors see the stream from the next snapshot on. */
+	int prc = sl_shardmap_publish(st);
+	return rc ?: prc;
 }
 
 /* Remove a directory tree (shards/<stream>), depth two at most. */
@@ -469,11 +480,19 @@ int sl_store_stream_delete(struct sl_store *st, uint32_t stream_id)
 			__atomic_store_n(&sh->removed, true, __ATOMIC_RELEASE);
 	}
 	pthread_rwlock_unlock(&st->shards_lock);
+	/* A snapshot without the stream; once published, the grace period
+	 * means no ingest thread still holds one of its shards. */
+	bool grace = sl_shardmap_publish(st) == 0;
 	for (uint32_t i = 0; i < st->shard_cap; i++) {
 		struct sl_shard *sh = st->shards[i];
 		if (sh == NULL || sh == &tombstone || sh->stream_id != stream_id)
 			continue;
 		wait_released(sh);
+		if (!grace) {
+			SL_ERR(SUBSYS, "stream %u shard %u: readers may hold it; kept in memory",
+			       sh->stream_id, sh->shard_id);
+			continue;
+		}
 		if (!__atomic_load_n(&sh->released, __ATOMIC_ACQUIRE)) {
 			SL_ERR(SUBSYS, "stream %u shard %u: writer did not let go; kept in memory",
 			       sh->stream_id, sh->shard_id);
@@ -499,6 +518,17 @@ int sl_store_append(struct sl_store *st, struct sl_append *app)
 		return -ESHUTDOWN;
 	struct sl_shard *sh = sl_store_shard(st, app->stream_id, app->shard_id);
 	if (sh == NULL)
+		return -ENOENT;
+	return sl_store_append_shard(st, sh, app);
+}
+
+int sl_store_append_shard(struct sl_store *st, struct sl_shard *sh, struct sl_append *app)
+{
+	SL_ASSERT_HOT(app->record_count > 0 && app->done != NULL);
+	SL_ASSERT_HOT(app->stream_id == sh->stream_id && app->shard_id == sh->shard_id);
+	if (__atomic_load_n(&st->stopping, __ATOMIC_ACQUIRE))
+		return -ESHUTDOWN;
+	if (__atomic_load_n(&sh->removed, __ATOMIC_ACQUIRE))
 		return -ENOENT;
 	if (__atomic_load_n(&sh->error, __ATOMIC_ACQUIRE) != 0)
 		return -EIO;

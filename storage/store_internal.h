@@ -24,6 +24,8 @@
 #include <sluice/record.h>
 #include <sluice/ring.h>
 #include <sluice/segment.h>
+#include <sluice/shardmap.h>
+#include <sluice/qsbr.h>
 #include <sluice/store.h>
 
 #define SL_STORE_APPS_PER_BATCH 1024
@@ -181,7 +183,19 @@ struct sl_store {
 	struct sl_shard **shards;
 	uint32_t shard_count, shard_cap;
 	int stopping; /* atomic */
+	/* The published shard map (shardmap.h) and the grace periods that
+	 * guard it: replaced by the control thread, read anywhere. */
+	struct sl_shardmap *map; /* atomic */
+	struct sl_qsbr *qsbr;
 };
+
+/* shardmap.c (control thread): build a snapshot from the metadata and the
+ * shard table, publish it, free the previous one after a grace period.
+ * -ETIMEDOUT: published, but a reader did not pass a quiescent state in
+ * time, so the previous snapshot (and anything only it refers to) must be
+ * kept. */
+int sl_shardmap_publish(struct sl_store *st);
+int sl_shardmap_retire(struct sl_store *st, struct sl_shardmap *old);
 
 /* writer.c */
 void sl_writer_wake(struct writer *w);

@@ -66,6 +66,9 @@ int sl_store_open(const struct sl_store_options *o, struct sl_store **out);
  * before the writers are asked to drain and return. Any thread. */
 void sl_store_stop_appends(struct sl_store *st);
 
+/* Whether sl_store_stop_appends() was called. Any thread. */
+bool sl_store_stopping(const struct sl_store *st);
+
 /* Close: every writer must have returned. Flushes nothing itself. */
 void sl_store_close(struct sl_store *st);
 

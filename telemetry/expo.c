@@ -1,0 +1,77 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+/*
+ * Prometheus text exposition of the counter registry (see expo.h): a
+ * growing buffer filled from sl_counter_foreach_set's sums.
+ */
+#include <errno.h>
+#include <inttypes.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+
+#include <sluice/counters.h>
+#include <sluice/expo.h>
+
+struct buf {
+	char *p;
+	size_t len, cap;
+	int rc;
+};
+
+__attribute__((format(printf, 2, 3))) static void put(struct buf *b, const char *fmt, ...)
+{
+	if (b->rc != 0)
+		return;
+	for (;;) {
+		va_list ap;
+		va_start(ap, fmt);
+		int n = vsnprintf(b->p + b->len, b->cap - b->len, fmt, ap);
+		va_end(ap);
+		if (n < 0) {
+			b->rc = -EINVAL;
+			return;
+		}
+		if ((size_t)n < b->cap - b->len) {
+			b->len += (size_t)n;
+			return;
+		}
+		size_t cap = b->cap * 2 + (size_t)n;
+		char *p = realloc(b->p, cap);
+		if (p == NULL) {
+			b->rc = -ENOMEM;
+			return;
+		}
+		b->p = p;
+		b->cap = cap;
+	}
+}
+
+static int one_set(const struct sl_counter_set *set, const uint64_t *sums, void *arg)
+{
+	struct buf *b = arg;
+	for (unsigned i = 0; i < set->count; i++) {
+		const struct sl_counter_def *d = &set->defs[i];
+		put(b, "# HELP sluice_%s_%s_total %s\n", set->name, d->name, d->help);
+		put(b, "# TYPE sluice_%s_%s_total counter\n", set->name, d->name);
+		put(b, "sluice_%s_%s_total %" PRIu64 "\n", set->name, d->name, sums[i]);
+	}
+	return b->rc;
+}
+
+int sl_expo_prometheus(char **out, size_t *len)
+{
+	struct buf b = {.cap = 4096};
+	b.p = malloc(b.cap);
+	if (b.p == NULL)
+		return -ENOMEM;
+	b.p[0] = '\0';
+	int rc = sl_counter_foreach_set(one_set, &b);
+	rc = rc ?: b.rc;
+	if (rc != 0) {
+		free(b.p);
+		return rc;
+	}
+	*out = b.p;
+	*len = b.len;
+	return 0;
+}
