@@ -642,10 +642,9 @@ bool sl_ingest_frame(struct sl_ingest_port *p, const uint8_t *buf, size_t len, v
 	 * appearance, records in frame order within a shard. */
 	uint16_t n = 0;
 	uint16_t counts[SL_FRAME_RECORDS_MAX];
+	sl_hash_partition_keys(p->recs, f.record_count);
 	for (uint16_t i = 0; i < f.record_count; i++) {
 		struct sl_record *r = &p->recs[i];
-		if (!(r->flags & SL_RECORD_F_EXPLICIT_HASH_KEY))
-			r->hash_key = sl_hash_partition_key(r->key, r->key_len);
 		const struct sl_shardmap_shard *sh = sl_shardmap_route(s, r->hash_key);
 		uint16_t e = 0;
 		while (e < n && p->route[e] != sh)

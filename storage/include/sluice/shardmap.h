@@ -81,6 +81,14 @@ const struct sl_shardmap_shard *sl_shardmap_route(const struct sl_shardmap_strea
 sl_u128 sl_hash_partition_key(const uint8_t *key, size_t len);
 
 /*
+ * The same for every record of recs[0..n) without
+ * SL_RECORD_F_EXPLICIT_HASH_KEY: sets its hash_key. Keys that fit one MD5
+ * block (up to 55 bytes) are hashed 16 at a time with AVX-512 when the CPU
+ * has it (md5x16.c). Pure, any thread.
+ */
+void sl_hash_partition_keys(struct sl_record *recs, unsigned n);
+
+/*
  * sl_store_append() for a shard already routed through the map: no lookup,
  * no lock. app->stream_id and shard_id must match sh. Same returns.
  */
