@@ -175,8 +175,9 @@ static int build_map(struct sl_store *st, uint64_t version, struct sl_shardmap *
 		b.first_shard[i] = b.shard_count;
 		rc = sl_meta_shard_list(st->meta, b.streams[i].id, collect_shard, &b);
 		rc = rc ?: b.rc;
-		qsort(b.shards + b.first_shard[i], b.shard_count - b.first_shard[i],
-		      sizeof(*b.shards), by_start);
+		if (b.shard_count > b.first_shard[i])
+			qsort(b.shards + b.first_shard[i], b.shard_count - b.first_shard[i],
+			      sizeof(*b.shards), by_start);
 	}
 	if (b.first_shard != NULL)
 		b.first_shard[b.stream_count] = b.shard_count;

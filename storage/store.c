@@ -498,6 +498,19 @@ int sl_store_stream_delete(struct sl_store *st, uint32_t stream_id)
 			       sh->stream_id, sh->shard_id);
 			continue;
 		}
+		/* An append that passed the `removed` check just before it was
+		 * set may have reached the ring after the writer let go: the
+		 * grace period is over, so nothing more can come; answer what
+		 * is there rather than free it unanswered. */
+		void *left[64];
+		uint32_t n;
+		while ((n = sl_ring_dequeue_burst(sh->ring, left, SL_ARRAY_SIZE(left))) > 0) {
+			for (uint32_t k = 0; k < n; k++) {
+				struct sl_append *a = left[k];
+				a->status = SL_APPEND_STREAM_NOT_FOUND;
+				a->done(a);
+			}
+		}
 		pthread_rwlock_wrlock(&st->shards_lock);
 		st->shards[i] = &tombstone;
 		st->shard_count--;

@@ -7,7 +7,7 @@
  * by binary search over the hash ranges.
  *
  * The store builds a new snapshot on the control thread after every change
- * (stream created, deleted, retention; later reshards) and publishes it with
+ * (stream created or deleted; later reshards) and publishes it with
  * a release store; readers load it with sl_store_shardmap(). Reader threads
  * other than the control thread register with the store's QSBR domain
  * (sl_store_qsbr) and report quiescent states between bursts; the store
