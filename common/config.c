@@ -41,6 +41,7 @@ enum key_type {
 	T_IPV4,    /* A.B.C.D or empty */
 	T_CPULIST, /* "auto" or "0-1,3" */
 	T_HUGE,    /* auto | on | off */
+	T_SWITCH,  /* auto | on | off, as enum sl_config_switch */
 	T_VDEV,    /* list: one DPDK vdev spec per line */
 	T_PCI,     /* list: one PCI address per line */
 };
@@ -73,9 +74,58 @@ static const struct key keys[] = {
      "before the daemon gives up and exits 1."},
     {"api", "listen", T_HOSTPORT, F(api_listen), 0, 0, "127.0.0.1:4567",
      "Kinesis API (HTTP/1.1 and h2c), /metrics and the dashboard."},
+    {"api", "connections_max", T_U32, F(api_connections_max), 1, 65536, "1024",
+     "Open API connections at most; one more is answered 503 and closed.\n"
+     "Each may hold header_kb_max of headers plus the bodies it carries."},
+    {"api", "header_kb_max", T_U32, F(api_header_kb_max), 1, 1024, "16",
+     "A request's line and headers at most (KiB); more is answered 431."},
+    {"api", "body_kb_max", T_U32, F(api_body_kb_max), 1, 1048576, "8192",
+     "A request body at most (KiB), checked from Content-Length before any\n"
+     "of it is read (chunked bodies as they arrive); more is answered 413.\n"
+     "A 5 MiB PutRecords request is about 7 MiB in base64 and JSON."},
+    {"api", "header_timeout_ms", T_U32, F(api_header_timeout_ms), 10, 600000, "10000",
+     "From a request's first byte to the end of its headers; then 408."},
+    {"api", "body_timeout_ms", T_U32, F(api_body_timeout_ms), 10, 3600000, "30000",
+     "From the end of a request's headers to the end of its body; then 408."},
+    {"api", "idle_timeout_ms", T_U32, F(api_idle_timeout_ms), 10, 3600000, "60000",
+     "A keep-alive connection with nothing pending is closed after this long,\n"
+     "and so is one whose client reads none of a response for this long."},
+    {"api", "account_id", T_STR, F(api_account_id), 0, 0, "000000000000",
+     "The AWS account id (12 digits) the Kinesis API shows in stream ARNs\n"
+     "and messages."},
+    {"api", "appends_inflight_max", T_U32, F(api_appends_inflight_max), 16, 1048576, "4096",
+     "PutRecord(s) appends (one per shard a request writes to) handed to\n"
+     "storage and not yet durable, at most; past it a request is answered\n"
+     "ProvisionedThroughputExceededException."},
+    {"api", "shard_limit", T_U32, F(api_shard_limit), 1, 65536, "500",
+     "Open shards over all streams at most (DescribeLimits' ShardLimit).\n"
+     "Each shard reserves two storage.batch_kb buffers and its tail cache."},
     {"ingest", "listen", T_HOSTPORT, F(ingest_listen), 0, 0, "127.0.0.1:7400",
      "SLW1 ingest on the host's kernel stack: UDP and TCP on this address\n"
      "(the DPDK dataplane listens on dpdk.ip instead)."},
+    {"ingest", "kernel", T_SWITCH, F(ingest_kernel), 0, 0, "auto",
+     "Run the kernel UDP/TCP ingest backend on ingest.listen: on, off, or\n"
+     "auto (when DPDK is not up or has no port)."},
+    {"ingest", "frames_max", T_U32, F(ingest_frames_max), 16, 1048576, "4096",
+     "Frames awaiting storage at once, per ingest thread (each RX lcore, the\n"
+     "kernel backend); more are answered THROTTLED."},
+    {"ingest", "producers_max", T_U32, F(ingest_producers_max), 1, 1048576, "1024",
+     "Producers whose dedupe window (the last 64 batches) each ingest thread\n"
+     "remembers, about 10 KiB each; the least recently seen is evicted."},
+    {"ingest", "udp_buffers", T_U32, F(ingest_udp_buffers), 8, 16384, "256",
+     "Kernel backend: 64 KiB UDP receive buffers. A buffer is held while its\n"
+     "frame awaits storage, so this also bounds UDP frames in flight."},
+    {"ingest", "udp_ack_payload_max", T_U32, F(ingest_udp_ack_payload_max), 128, 65507, "1472",
+     "Kernel backend: the largest UDP ack datagram (bytes); a longer ack is\n"
+     "split into parts (1472: an Ethernet MTU of 1500)."},
+    {"ingest", "tcp_connections_max", T_U32, F(ingest_tcp_connections_max), 1, 4096, "64",
+     "Kernel backend: TCP connections at once; more are accepted and closed."},
+    {"ingest", "tcp_inflight_max", T_U32, F(ingest_tcp_inflight_max), 1, 65536, "256",
+     "Kernel backend: frames of one TCP connection awaiting storage or their\n"
+     "turn to be acked; the connection is not read further until one is."},
+    {"ingest", "tcp_buffer_mb", T_U32, F(ingest_tcp_buffer_mb), 16, 65536, "256",
+     "Kernel backend: read buffers of all TCP connections together (MiB); a\n"
+     "connection that needs more waits. A frame may be up to ~10 MiB."},
     {"dpdk", "enabled", T_BOOL, F(dpdk_enabled), 0, 0, "true",
      "Start the DPDK EAL. When it cannot start, the daemon says why in one\n"
      "line and carries on with the kernel backend."},
@@ -103,6 +153,29 @@ static const struct key keys[] = {
      "EAL --in-memory: no runtime files under /var/run/dpdk."},
     {"dpdk", "eal_args", T_STR, F(dpdk_eal_args), 0, 0, "",
      "Extra EAL arguments, space-separated, appended last (expert use)."},
+    {"dpdk", "udp_port", T_U32, F(dpdk_udp_port), 1, 65535, "7400",
+     "UDP port of SLW1 ingest on dpdk.ip."},
+    {"dpdk", "rx_queues", T_U32, F(dpdk_rx_queues), 0, 64, "0",
+     "RX queues per port, each polled by one RX lcore, spread by RSS on\n"
+     "IPv4/UDP where the port offers it. 0: one per RX lcore. Bounded by\n"
+     "what the port offers."},
+    {"dpdk", "rx_desc", T_U32, F(dpdk_rx_desc), 64, 16384, "1024", "Descriptors per RX queue."},
+    {"dpdk", "tx_desc", T_U32, F(dpdk_tx_desc), 64, 16384, "1024",
+     "Descriptors per TX queue (one TX queue per RX lcore, for acks)."},
+    {"dpdk", "mbufs", T_U32, F(dpdk_mbufs), 1024, 1048576, "8192",
+     "Packet buffers per RX queue, on the port's NUMA socket. A frame's\n"
+     "buffer is held until its records are stored; what the RX ring and\n"
+     "caches do not need bounds the frames awaiting storage."},
+    {"dpdk", "mbuf_cache", T_U32, F(dpdk_mbuf_cache), 0, 512, "256",
+     "Per-lcore mempool cache (packet buffers)."},
+    {"dpdk", "mtu", T_U32, F(dpdk_mtu), 576, 9600, "1500",
+     "Port MTU; above 1500 needs jumbo frames on the port and its peer.\n"
+     "Acks are split into datagrams of at most mtu - 28 bytes."},
+    {"dpdk", "rx_burst", T_U32, F(dpdk_rx_burst), 1, 256, "32",
+     "Packets an RX lcore takes from a queue at a time."},
+    {"dpdk", "idle_sleep_us", T_U32, F(dpdk_idle_sleep_us), 0, 10000, "0",
+     "An RX lcore that found nothing in 1024 polls in a row sleeps this\n"
+     "long between polls until traffic returns. 0: poll without pause."},
     {"storage", "writers", T_U32, F(storage_writers), 1, 64, "1",
      "Shard writer threads; each shard is owned by exactly one."},
     {"storage", "segment_mb", T_U32, F(storage_segment_mb), 4, 65536, "256",
@@ -434,6 +507,16 @@ static const char *apply(struct sl_config *cfg, const struct key *k, const char 
 		else
 			return "expected auto, on or off";
 		return NULL;
+	case T_SWITCH:
+		if (strcmp(v, "auto") == 0)
+			*(enum sl_config_switch *)(void *)field = SL_SWITCH_AUTO;
+		else if (strcmp(v, "on") == 0)
+			*(enum sl_config_switch *)(void *)field = SL_SWITCH_ON;
+		else if (strcmp(v, "off") == 0)
+			*(enum sl_config_switch *)(void *)field = SL_SWITCH_OFF;
+		else
+			return "expected auto, on or off";
+		return NULL;
 	case T_VDEV:
 		return set_list(k, cfg->dpdk_vdev[0], &cfg->dpdk_vdev_count, SL_CONFIG_VDEV_MAX, v,
 				parse_vdev);
@@ -690,6 +773,25 @@ int sl_config_validate(const struct sl_config *cfg, struct sl_config_error *err)
 			 "appliance's IPv4 address to answer ARP and take SLW1");
 		return -EINVAL;
 	}
+	if (strlen(cfg->api_account_id) != 12 ||
+	    strspn(cfg->api_account_id, "0123456789") != 12) {
+		snprintf(err->msg, sizeof(err->msg),
+			 "api.account_id (%s) must be 12 digits, as an AWS account id is",
+			 cfg->api_account_id);
+		return -EINVAL;
+	}
+	/* An RX queue's buffers: its ring, a TX ring and the TX buffer (512),
+	 * two bursts and two caches in flight, and at least 512 for frames
+	 * awaiting storage (dataplane/rx.c). */
+	uint64_t mbufs_min = (uint64_t)cfg->dpdk_rx_desc + cfg->dpdk_tx_desc +
+			     2ull * cfg->dpdk_rx_burst + 2ull * cfg->dpdk_mbuf_cache + 1024;
+	if (cfg->dpdk_mbufs < mbufs_min) {
+		snprintf(err->msg, sizeof(err->msg),
+			 "dpdk.mbufs (%u) must be at least dpdk.rx_desc + dpdk.tx_desc + "
+			 "2 x dpdk.rx_burst + 2 x dpdk.mbuf_cache + 1024 (%llu)",
+			 cfg->dpdk_mbufs, (unsigned long long)mbufs_min);
+		return -EINVAL;
+	}
 	return 0;
 }
 
@@ -726,6 +828,9 @@ static void emit_value(struct out *o, const struct sl_config *cfg, const struct 
 {
 	const char *field = (const char *)cfg + k->off;
 	static const char *const huge[] = {"auto", "on", "off"};
+	SL_STATIC_ASSERT((int)SL_SWITCH_AUTO == (int)SL_HUGE_AUTO &&
+			 (int)SL_SWITCH_ON == (int)SL_HUGE_ON &&
+			 (int)SL_SWITCH_OFF == (int)SL_HUGE_OFF);
 	struct in_addr a;
 	char ip[INET_ADDRSTRLEN];
 
@@ -761,6 +866,10 @@ static void emit_value(struct out *o, const struct sl_config *cfg, const struct 
 		return;
 	case T_HUGE:
 		emit(o, "%s = %s\n", k->name, huge[cfg->dpdk_huge]);
+		return;
+	case T_SWITCH: /* same names, same order as huge[] */
+		emit(o, "%s = %s\n", k->name,
+		     huge[*(const enum sl_config_switch *)(const void *)field]);
 		return;
 	case T_VDEV:
 	case T_PCI: {

@@ -9,12 +9,14 @@
  * is logged in one line, and the threads start: writers, then control.
  * Shutdown stops them newest first, then releases EAL and the lock file.
  */
+#include <arpa/inet.h>
 #include <fcntl.h>
 #include <limits.h>
 #include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/epoll.h>
 #include <sys/file.h>
 #include <sys/signalfd.h>
 #include <sys/stat.h>
@@ -24,8 +26,13 @@
 #include <sluice/clock.h>
 #include <sluice/daemon.h>
 #include <sluice/error.h>
+#include <sluice/evloop.h>
 #include <sluice/fs.h>
+#include <sluice/http.h>
+#include <sluice/kernel.h>
+#include <sluice/kinesis.h>
 #include <sluice/log.h>
+#include <sluice/rx.h>
 
 #include "sl_build.h"
 
@@ -105,23 +112,160 @@ static int writer_thread(void *arg, int stop_fd)
 }
 
 /*
- * The control thread: housekeeping once a second (retention), until the
- * Kinesis API's event loop joins it here. Returns when asked to stop.
+ * The control thread: one event loop (evloop.h) running the Kinesis API on
+ * the HTTP server at api.listen, the completions of its appends (an
+ * eventfd the shard writers signal), retention once a second, and the
+ * thread's stop fd. On stop: no new connections or requests, the loop
+ * runs until every request already taken is answered and written (or
+ * CONTROL_DRAIN_MS passes), then everything is closed.
  */
-#define CONTROL_TICK_MS 1000
+#define CONTROL_TICK_MS  1000
+#define CONTROL_DRAIN_MS 5000
+
+struct control {
+	struct sl_daemon *d;
+	struct sl_evloop *loop;
+	struct sl_kinesis *api;
+	struct sl_http_server *http;
+	struct sl_ev_timer tick;
+	int stop_fd;
+	bool stopping;
+};
+
+static void control_tick(struct sl_evloop *l, void *arg)
+{
+	struct control *c = arg;
+	sl_store_retention_tick(c->d->store, sl_clock_wall_ms());
+	sl_evloop_timer_arm(l, &c->tick, CONTROL_TICK_MS, control_tick, c);
+}
+
+static void control_on_stop(struct sl_evloop *l, int fd, uint32_t revents, void *arg)
+{
+	struct control *c = arg;
+	c->stopping = true;
+	sl_evloop_del(l, fd); /* level-triggered: it stays readable */
+}
+
+static void control_on_done(struct sl_evloop *l, int fd, uint32_t revents, void *arg)
+{
+	struct control *c = arg;
+	sl_kinesis_poll(c->api);
+}
+
+static int control_http(struct control *c)
+{
+	struct sl_http_server_options o = {
+	    .host = strcmp(c->d->cfg.api_listen.host, "localhost") == 0 ? "127.0.0.1"
+									: c->d->cfg.api_listen.host,
+	    .port = c->d->cfg.api_listen.port,
+	    .handler = sl_kinesis_http_handler,
+	    .error_fmt = sl_kinesis_http_error,
+	    .arg = c->api,
+	};
+	sl_http_limits_from_config(&o.limits, &c->d->cfg);
+	return sl_http_server_create(c->loop, &o, &c->http);
+}
+
+static int control_start(struct control *c)
+{
+	struct sl_kinesis_options ko;
+	char key_path[SL_CONFIG_PATH_MAX + 32];
+	int rc = sl_evloop_create(&c->loop);
+	if (rc != 0)
+		return rc;
+	sl_kinesis_options_from_config(&ko, &c->d->cfg, c->d->store, key_path, sizeof(key_path));
+	rc = sl_kinesis_create(&ko, &c->api);
+	if (rc != 0)
+		return rc;
+	rc = sl_evloop_add(c->loop, sl_kinesis_completion_fd(c->api), EPOLLIN, control_on_done, c);
+	rc = rc ?: sl_evloop_add(c->loop, c->stop_fd, EPOLLIN, control_on_stop, c);
+	rc = rc ?: control_http(c);
+	if (rc != 0)
+		return rc;
+	sl_evloop_timer_arm(c->loop, &c->tick, CONTROL_TICK_MS, control_tick, c);
+	return 0;
+}
+
+/* Answer what was taken, within CONTROL_DRAIN_MS. */
+static void control_drain(struct control *c)
+{
+	sl_http_server_stop_accepting(c->http);
+	uint64_t end = sl_evloop_now_ms(c->loop) + CONTROL_DRAIN_MS;
+	while ((sl_http_server_busy(c->http) > 0 || sl_kinesis_inflight(c->api) > 0) &&
+	       sl_evloop_now_ms(c->loop) < end)
+		sl_evloop_run_once(c->loop, 50);
+	if (sl_http_server_busy(c->http) > 0)
+		SL_WARN(SUBSYS, "API stopping with %u request(s) unanswered",
+			sl_http_server_busy(c->http));
+}
+
+static void control_fini(struct control *c)
+{
+	sl_http_server_destroy(c->http);
+	if (c->api != NULL)
+		sl_evloop_del(c->loop, sl_kinesis_completion_fd(c->api));
+	if (!c->stopping && c->loop != NULL)
+		sl_evloop_del(c->loop, c->stop_fd);
+	sl_kinesis_destroy(c->api); /* kept, not freed, if appends are in flight */
+	if (c->loop != NULL)
+		sl_evloop_timer_cancel(c->loop, &c->tick);
+	sl_evloop_destroy(c->loop);
+}
+
 static int control_thread(void *arg, int stop_fd)
 {
-	struct sl_daemon *d = arg;
-	struct pollfd p = {.fd = stop_fd, .events = POLLIN};
-	for (;;) {
-		int n = poll(&p, 1, CONTROL_TICK_MS);
-		if (n > 0)
-			return 0;
-		if (n < 0 && errno != EINTR)
-			return sl_neg_errno();
-		if (n == 0)
-			sl_store_retention_tick(d->store, sl_clock_wall_ms());
+	struct control c = {.d = arg, .stop_fd = stop_fd};
+	int rc = control_start(&c);
+	if (rc != 0) {
+		SL_ERR(SUBSYS, "Kinesis API on %s:%u: %s", c.d->cfg.api_listen.host,
+		       c.d->cfg.api_listen.port, sl_strerror(rc));
+		control_fini(&c);
+		return rc;
 	}
+	while (!c.stopping && rc >= 0)
+		rc = sl_evloop_run_once(c.loop, -1);
+	if (rc < 0)
+		SL_ERR(SUBSYS, "control loop: %s", sl_strerror(rc));
+	control_drain(&c);
+	control_fini(&c);
+	return rc < 0 ? rc : 0;
+}
+
+/* The kernel ingest thread: runs the backend, then frees it (it owns it). */
+static int kernel_ingest_thread(void *arg, int stop_fd)
+{
+	struct sl_kernel_ingest *k = arg;
+	int rc = sl_kernel_ingest_run(k, stop_fd);
+	sl_kernel_ingest_destroy(k);
+	return rc;
+}
+
+/*
+ * SLW1 over the kernel's UDP and TCP on ingest.listen, when ingest.kernel
+ * says so (auto: DPDK is not up or has no port). Binds before the thread
+ * starts, so a taken address fails the boot. 0 or -errno (logged).
+ */
+static int start_kernel_ingest(struct sl_daemon *d)
+{
+	/* "auto": the kernel door opens whenever the DPDK door did not (EAL
+	 * refused, no port, or the RX lcores failed to start). */
+	bool dpdk_ingest = d->rx != NULL;
+	if (!sl_kernel_ingest_wanted(d->cfg.ingest_kernel, dpdk_ingest))
+		return 0;
+	if (d->eal.up && d->eal.port_count > 0 && !dpdk_ingest)
+		SL_WARN(SUBSYS,
+			"DPDK ports up but no RX lcore runs: SLW1 ingest on the kernel "
+			"backend at %s:%u",
+			d->cfg.ingest_listen.host, d->cfg.ingest_listen.port);
+	struct sl_kernel_ingest *k = NULL;
+	int rc = sl_kernel_ingest_create(d->store, &d->cfg, &k);
+	if (rc != 0)
+		return rc;
+	rc = sl_threads_start(d->threads, "kernel", 0, kernel_ingest_thread, k,
+			      &d->eal.control_cpus);
+	if (rc != 0)
+		sl_kernel_ingest_destroy(k);
+	return rc;
 }
 
 static int start_threads(struct sl_daemon *d)
@@ -138,22 +282,74 @@ static int start_threads(struct sl_daemon *d)
 		if (rc != 0)
 			return rc;
 	}
-	return sl_threads_start(d->threads, "control", 0, control_thread, d, &d->eal.control_cpus);
+	int rc =
+	    sl_threads_start(d->threads, "control", 0, control_thread, d, &d->eal.control_cpus);
+	if (rc != 0)
+		return rc;
+	return start_kernel_ingest(d); /* last: ingest stops first */
 }
 
 static void start_dataplane(struct sl_daemon *d)
 {
 	int rc = sl_eal_start(&d->eal, &d->cfg);
+	bool kernel = d->cfg.ingest_kernel != SL_SWITCH_OFF;
 	if (rc == 0) {
 		if (d->eal.port_count == 0)
-			SL_INFO(SUBSYS,
-				"DPDK up with no ports: SLW1 ingest on the kernel backend "
-				"at %s:%u",
+			SL_INFO(SUBSYS, "DPDK up with no ports: %s at %s:%u",
+				kernel ? "SLW1 ingest on the kernel backend"
+				       : "no SLW1 ingest (ingest.kernel = off)",
 				d->cfg.ingest_listen.host, d->cfg.ingest_listen.port);
 		return;
 	}
-	SL_WARN(SUBSYS, "DPDK not started (%s): SLW1 ingest on the kernel backend at %s:%u",
-		d->eal.why, d->cfg.ingest_listen.host, d->cfg.ingest_listen.port);
+	SL_WARN(SUBSYS, "DPDK not started (%s): %s at %s:%u", d->eal.why,
+		kernel ? "SLW1 ingest on the kernel backend"
+		       : "no SLW1 ingest (ingest.kernel = off)",
+		d->cfg.ingest_listen.host, d->cfg.ingest_listen.port);
+}
+
+/*
+ * The DPDK RX lcores and their TX queues for acks: stopped, and their
+ * frames drained, before the writers stop, since draining needs them.
+ * Logs each lcore's counters. 0, or -ETIMEDOUT when frames were still
+ * awaiting storage after daemon.shutdown_timeout_ms.
+ */
+static int stop_rx(struct sl_daemon *d)
+{
+	if (d->rx == NULL)
+		return 0;
+	int rc = sl_rx_stop(d->rx);
+	sl_rx_destroy(d->rx);
+	d->rx = NULL;
+	return rc;
+}
+
+/*
+ * When EAL is up with ports: configure them, create each RX lcore's ingest
+ * port on the store and launch the RX loops (dataplane/rx.h). A port that
+ * cannot be configured as asked is logged in one line and DPDK ingest is
+ * off (d->rx stays NULL); the daemon carries on.
+ */
+static void start_rx(struct sl_daemon *d)
+{
+	char why[256] = "";
+	if (!d->eal.up || d->eal.port_count == 0)
+		return;
+	int rc = sl_rx_create(&d->cfg, &d->eal, d->store, &d->rx, why, sizeof(why));
+	if (rc != 0) {
+		d->rx = NULL;
+		SL_ERR(SUBSYS, "DPDK ingest not started: %s", why);
+		return;
+	}
+	if ((rc = sl_rx_launch(d->rx)) != 0) {
+		SL_ERR(SUBSYS, "DPDK ingest not started: launching RX lcores: %s", sl_strerror(rc));
+		stop_rx(d);
+		return;
+	}
+	struct in_addr ip = {.s_addr = htonl(d->cfg.dpdk_ip)};
+	char ips[INET_ADDRSTRLEN];
+	SL_INFO(SUBSYS, "DPDK ingest: SLW1 on UDP %s:%u, %u RX lcore(s), %u port(s)",
+		inet_ntop(AF_INET, &ip, ips, sizeof(ips)), d->cfg.dpdk_udp_port,
+		sl_rx_lcore_count(d->rx), d->eal.port_count);
 }
 
 int sl_daemon_boot(struct sl_daemon *d, const struct sl_config *cfg)
@@ -175,6 +371,7 @@ int sl_daemon_boot(struct sl_daemon *d, const struct sl_config *cfg)
 	if ((rc = sl_store_open(&so, &d->store)) != 0)
 		goto err_lock;
 	start_dataplane(d);
+	start_rx(d);
 	if ((rc = start_threads(d)) != 0) {
 		SL_ERR(SUBSYS, "starting threads: %s", sl_strerror(rc));
 		goto err_threads;
@@ -184,6 +381,7 @@ int sl_daemon_boot(struct sl_daemon *d, const struct sl_config *cfg)
 	return 0;
 
 err_threads:
+	stop_rx(d);
 	sl_store_stop_appends(d->store);
 	sl_threads_destroy(d->threads);
 	d->threads = NULL;
@@ -242,6 +440,8 @@ int sl_daemon_run(struct sl_daemon *d)
 
 int sl_daemon_shutdown(struct sl_daemon *d)
 {
+	/* DPDK ingest first: its frames drain while the writers still run. */
+	stop_rx(d);
 	/* No new appends; then threads newest first: the writers, last,
 	 * commit what they hold before they return. */
 	sl_store_stop_appends(d->store);

@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 
 #include <sluice/alloc.h>
 #include <sluice/config.h>
@@ -185,6 +186,23 @@ static int print_config(const struct sl_config *cfg)
 	return EXIT_SUCCESS;
 }
 
+/*
+ * Every connection, segment file and socket is a descriptor: take the
+ * whole hard limit (distributions set the soft one to 1024, below what
+ * api.connections_max alone may need). Logged when it stays short.
+ */
+static void raise_nofile(void)
+{
+	struct rlimit rl;
+	if (getrlimit(RLIMIT_NOFILE, &rl) != 0 || rl.rlim_cur >= rl.rlim_max)
+		return;
+	rlim_t was = rl.rlim_cur;
+	rl.rlim_cur = rl.rlim_max;
+	if (setrlimit(RLIMIT_NOFILE, &rl) != 0)
+		SL_WARN("daemon", "open files limit stays at %llu: %s", (unsigned long long)was,
+			sl_strerror(sl_neg_errno()));
+}
+
 int main(int argc, char **argv)
 {
 	static struct cmdline cl;
@@ -199,6 +217,7 @@ int main(int argc, char **argv)
 	if (cl.print_config)
 		return print_config(&cfg);
 
+	raise_nofile();
 	if (sl_daemon_boot(&daemon, &cfg) != 0)
 		return EXIT_FAILURE;
 	int run_rc = sl_daemon_run(&daemon);

@@ -49,6 +49,9 @@ __attribute__((format(printf, 2, 3))) static void put(struct buf *b, const char 
 static int one_set(const struct sl_counter_set *set, const uint64_t *sums, void *arg)
 {
 	struct buf *b = arg;
+	/* A plain comment for readers that need the set of a series (set
+	 * names may hold '_'); Prometheus ignores it. */
+	put(b, "# sluice-set %s\n", set->name);
 	for (unsigned i = 0; i < set->count; i++) {
 		const struct sl_counter_def *d = &set->defs[i];
 		put(b, "# HELP sluice_%s_%s_total %s\n", set->name, d->name, d->help);

@@ -3,10 +3,10 @@
  * sluice: the operator's command-line tool. Global options come first
  * (--endpoint, --json, --help, --version), then a command path looked up in
  * one static table of {name, summary, usage, handler} entries; a group entry
- * (such as `config` or `segment`) has children instead of a handler. Later
- * commands (stream, put, get, tail, stats) are new rows in that table.
+ * (such as `config` or `segment`) has children instead of a handler.
  * `segment verify|dump` read segment files directly, through the same
- * scanner recovery uses, and need no daemon.
+ * scanner recovery uses, and need no daemon; `stream`, `put`, `get` and
+ * `tail` talk to the Kinesis API at the endpoint (cli_kinesis.c).
  *
  * Output is for people by default and one compact JSON document per line
  * with --json. Exit status: 0 success, 1 the operation could not be carried
@@ -41,46 +41,23 @@
 
 #include <sluice/alloc.h>
 
+#include "cli.h"
 #include "sl_build.h"
 
-enum {
-	EXIT_OK = 0,
-	EXIT_FAIL = 1,
-	EXIT_USAGE = 2,
-};
-
-#define ENDPOINT_DEFAULT  "http://127.0.0.1:4567"
-#define ENDPOINT_ENV      "SLUICE_ENDPOINT"
-#define ENDPOINT_LEN_MAX  512
-#define ENDPOINT_HOST_MAX 255
-#define CMD_DEPTH_MAX     4
-#define ARG_LEN_MAX       4096 /* longer arguments are refused outright */
-#define ECHO_LEN_MAX      80   /* bytes of user input quoted in a message */
-#define OVERRIDE_MAX      256  /* --section.key=value pairs per invocation */
-#define OVERRIDE_KEY_MAX  128
-#define FORMAT_LEN_MAX    (1u << 20) /* sl_config_format output we accept */
-#define USAGE_COLUMN      18
-#define REASON_MAX        160             /* why a segment walk stopped, in a phrase */
-#define ISO_BUF           32              /* "9999-12-31T23:59:59.999Z" or "<ms>ms", NUL */
-#define ISO_SECONDS_MAX   253402300799ull /* 9999-12-31T23:59:59 UTC */
-#define KEY_SHOW_MAX      64              /* characters of a record key printed */
-#define DATA_SHOW_BYTES   32              /* bytes of record data printed, in hex */
-#define PREAD_EINTR_MAX   64              /* interrupted preads retried per call */
-
-/* A parsed --endpoint. The HTTP client of later commands reads it. */
-struct endpoint {
-	bool tls;
-	char host[ENDPOINT_HOST_MAX + 1]; /* IPv6 literals without brackets */
-	uint16_t port;
-	const char *path; /* "" or starts with '/'; points into url */
-	const char *url;  /* borrowed from argv or the environment */
-};
-
-/* What the global options decided; filled in main, read by handlers. */
-struct cli {
-	struct endpoint ep;
-	bool json;
-};
+#define ENDPOINT_DEFAULT "http://127.0.0.1:4567"
+#define ENDPOINT_ENV     "SLUICE_ENDPOINT"
+#define ENDPOINT_LEN_MAX 512
+#define CMD_DEPTH_MAX    4
+#define ARG_LEN_MAX      4096 /* longer arguments are refused outright */
+#define OVERRIDE_MAX     256  /* --section.key=value pairs per invocation */
+#define OVERRIDE_KEY_MAX 128
+#define FORMAT_LEN_MAX   (1u << 20) /* sl_config_format output we accept */
+#define USAGE_COLUMN     18
+#define REASON_MAX       160             /* why a segment walk stopped, in a phrase */
+#define ISO_SECONDS_MAX  253402300799ull /* 9999-12-31T23:59:59 UTC */
+#define KEY_SHOW_MAX     64              /* characters of a record key printed */
+#define DATA_SHOW_BYTES  32              /* bytes of record data printed, in hex */
+#define PREAD_EINTR_MAX  64              /* interrupted preads retried per call */
 
 struct cmd;
 typedef int cmd_handler_fn(struct cli *cli, int argc, char **argv);
@@ -180,10 +157,88 @@ static const struct cmd segment_cmds[] = {
     {NULL, NULL, NULL, NULL, NULL},
 };
 
+/* Exit status of the commands that call the API. */
+#define API_EXIT_STATUS                                                                            \
+	"Exit status: 0 done, 1 the server refused (its exception and message are\n"               \
+	"printed on one line) or could not be reached, 2 bad usage.\n"
+
+static const struct cmd stream_cmds[] = {
+    {"create", "Create a stream and wait until it is ACTIVE",
+     "NAME [--shards N | --on-demand] [--no-wait]\n"
+     "\n"
+     "Creates the stream with N shards (default 1; the hash key space split\n"
+     "evenly) or in on-demand mode, then waits (at most 60 s) until it is ACTIVE\n"
+     "unless --no-wait. Prints its name, shard count and status; with --json\n"
+     "its DescribeStreamSummary object.\n" API_EXIT_STATUS,
+     sl_cli_stream_create, NULL},
+    {"list", "List the streams",
+     "\n"
+     "\n"
+     "One line per stream: name, status, mode, creation time. With --json\n"
+     "{\"StreamNames\": [...], \"StreamSummaries\": [...]}, every page gathered.\n" API_EXIT_STATUS,
+     sl_cli_stream_list, NULL},
+    {"describe", "Show a stream, its tags and its shards",
+     "NAME\n"
+     "\n"
+     "The stream's summary, its tags, and each shard: id, hash key range,\n"
+     "first sequence number, parent, end. With --json\n"
+     "{\"StreamDescriptionSummary\": {...}, \"Shards\": [...], \"Tags\": [...]}.\n" API_EXIT_STATUS,
+     sl_cli_stream_describe, NULL},
+    {"delete", "Delete a stream and its records",
+     "NAME [--force]\n"
+     "\n"
+     "--force deletes it even when consumers are registered.\n" API_EXIT_STATUS,
+     sl_cli_stream_delete, NULL},
+    {NULL, NULL, NULL, NULL, NULL},
+};
+
 static const struct cmd root_cmds[] = {
     {"version", "Print the version and the allocator", "", cmd_version, NULL},
     {"config", "Check or show a configuration", "<command> [args]", NULL, config_cmds},
     {"segment", "Verify or dump segment files offline", "<command> [args]", NULL, segment_cmds},
+    {"stream", "Create, list, describe or delete streams", "<command> [args]", NULL, stream_cmds},
+    {"put", "Write one record",
+     "STREAM KEY [DATA] [--hash-key H]\n"
+     "\n"
+     "Writes one record with partition key KEY; its data is DATA's bytes, or\n"
+     "standard input (at most 10 MiB) when DATA is absent or '-' (put -- before\n"
+     "a DATA that starts with '-'). --hash-key routes by the explicit hash key H\n"
+     "(decimal, 0..2^128-1) instead of MD5(KEY). Prints the shard and the\n"
+     "sequence number; with --json {\"ShardId\", \"SequenceNumber\", ...}.\n" API_EXIT_STATUS,
+     sl_cli_put, NULL},
+    {"get", "Read records up to the newest",
+     "STREAM [--shard ID] [--from POSITION] [--limit N]\n"
+     "\n"
+     "Reads every shard in turn (or only shard ID) from POSITION up to the\n"
+     "newest record, at most N records in all (default 1000, at most 1000000).\n"
+     "POSITION: trim-horizon (the default), latest, at-seq SEQ, after-seq SEQ\n"
+     "(these two need --shard), at-time T (T in ISO 8601 UTC such as\n"
+     "2024-05-01T12:00:00.250Z, or seconds since the epoch).\n"
+     "One line per record: shard, sequence number, arrival time, partition key,\n"
+     "data (as text when it is printable UTF-8, else its length and first bytes\n"
+     "in hex). With --json one object per line: {ShardId, SequenceNumber,\n"
+     "ApproximateArrivalTimestamp (seconds since the epoch), PartitionKey,\n"
+     "Data (base64)}.\n" API_EXIT_STATUS,
+     sl_cli_get, NULL},
+    {"tail", "Follow a stream until Ctrl-C",
+     "STREAM [--from latest|trim-horizon] [--interval MS]\n"
+     "\n"
+     "Follows every shard, from the newest record on (or the oldest), and\n"
+     "prints records as they arrive, in the format of `get`; when no shard had\n"
+     "anything it waits MS milliseconds (default 200) before asking again.\n"
+     "Shards created later are followed from their start within 10 s.\n"
+     "Ctrl-C or SIGTERM stops it with exit status 0.\n" API_EXIT_STATUS,
+     sl_cli_tail, NULL},
+    {"stats", "Show the appliance's counters",
+     "[--all]\n"
+     "\n"
+     "Reads every counter of the running sluiced (GET /metrics on the API\n"
+     "endpoint) and prints them by set: ingest (every SLW1 door), dpdk_rx,\n"
+     "kernel ingest, http, ..., only the non-zero ones unless --all, then the\n"
+     "ingest accounting: frames that reached the ingest core against the sum\n"
+     "of their outcome counters (the rest are still being stored). With --json\n"
+     "one object {SET: {COUNTER: value}}.\n" API_EXIT_STATUS,
+     sl_cli_stats, NULL},
     {"help", "Show help for a command", "[COMMAND ...]", cmd_help, NULL},
     {NULL, NULL, NULL, NULL, NULL},
 };
@@ -203,12 +258,8 @@ static const struct cmd root = {
     root_cmds,
 };
 
-/*
- * Copy at most ECHO_LEN_MAX bytes of `s` into `out` for quoting in a
- * message, replacing control and non-ASCII bytes with '?' and marking a cut
- * with "...". `out` must hold ECHO_LEN_MAX + 4 bytes.
- */
-static const char *echo_arg(const char *s, char *out)
+/* Quote user input in a message (cli.h). */
+const char *sl_cli_echo(const char *s, char *out)
 {
 	size_t len = strnlen(s, ECHO_LEN_MAX + 1);
 	size_t n = len > ECHO_LEN_MAX ? ECHO_LEN_MAX : len;
@@ -291,11 +342,11 @@ static const struct cmd *find_child(const struct cmd *group, const char *name)
  * Report a bad argument to the command `path` ("config check"); always
  * EXIT_USAGE.
  */
-static int bad_arg(const char *path, const char *what, const char *arg)
+int sl_cli_bad_arg(const char *path, const char *what, const char *arg)
 {
 	char echo[ECHO_LEN_MAX + 4];
 
-	fprintf(stderr, "sluice %s: %s '%s'\n", path, what, echo_arg(arg, echo));
+	fprintf(stderr, "sluice %s: %s '%s'\n", path, what, sl_cli_echo(arg, echo));
 	fprintf(stderr, "Try 'sluice %s --help'.\n", path);
 	return EXIT_USAGE;
 }
@@ -440,7 +491,7 @@ static int set_endpoint(struct cli *cli, const char *url, const char *source)
 
 	if (parse_endpoint(url, &cli->ep, why, sizeof(why)) == 0)
 		return 0;
-	fprintf(stderr, "sluice: invalid %s '%s': %s\n", source, echo_arg(url, echo), why);
+	fprintf(stderr, "sluice: invalid %s '%s': %s\n", source, sl_cli_echo(url, echo), why);
 	return -EINVAL;
 }
 
@@ -471,7 +522,7 @@ static json_t *json_text(const char *s)
 }
 
 /* Print `obj` compactly on one line of stdout and release it. */
-static int json_print(json_t *obj)
+int sl_cli_json_print(json_t *obj)
 {
 	char *text;
 
@@ -515,7 +566,7 @@ static int print_version(const struct cli *cli)
 		json_decref(obj);
 		obj = NULL;
 	}
-	return json_print(obj);
+	return sl_cli_json_print(obj);
 }
 
 static int cmd_version(struct cli *cli, int argc, char **argv)
@@ -524,9 +575,9 @@ static int cmd_version(struct cli *cli, int argc, char **argv)
 		if (strcmp(argv[i], "--json") == 0)
 			cli->json = true;
 		else
-			return bad_arg("version",
-				       argv[i][0] == '-' ? "unknown option" : "unexpected argument",
-				       argv[i]);
+			return sl_cli_bad_arg(
+			    "version", argv[i][0] == '-' ? "unknown option" : "unexpected argument",
+			    argv[i]);
 	}
 	return print_version(cli);
 }
@@ -544,9 +595,9 @@ static int take_override(const char *path, struct config_args *a, int argc, char
 	struct override *o;
 
 	if (a->override_count == OVERRIDE_MAX)
-		return bad_arg(path, "too many overrides at", argv[*i]);
+		return sl_cli_bad_arg(path, "too many overrides at", argv[*i]);
 	if (key_len >= OVERRIDE_KEY_MAX)
-		return bad_arg(path, "key too long", argv[*i]);
+		return sl_cli_bad_arg(path, "key too long", argv[*i]);
 	o = &a->override[a->override_count];
 	memcpy(o->key, arg, key_len);
 	o->key[key_len] = '\0';
@@ -555,7 +606,7 @@ static int take_override(const char *path, struct config_args *a, int argc, char
 	} else if (*i + 1 < argc) {
 		o->value = argv[++*i];
 	} else {
-		return bad_arg(path, "missing value for", argv[*i]);
+		return sl_cli_bad_arg(path, "missing value for", argv[*i]);
 	}
 	a->override_count++;
 	return EXIT_OK;
@@ -585,7 +636,7 @@ static int parse_config_args(struct cli *cli, const char *path, bool allow_doc, 
 
 		if (options_done || arg[0] != '-' || strcmp(arg, "-") == 0) {
 			if (a->file)
-				return bad_arg(path, "unexpected argument", arg);
+				return sl_cli_bad_arg(path, "unexpected argument", arg);
 			a->file = arg;
 		} else if (strcmp(arg, "--") == 0) {
 			options_done = true;
@@ -598,7 +649,7 @@ static int parse_config_args(struct cli *cli, const char *path, bool allow_doc, 
 			if (rc != EXIT_OK)
 				return rc;
 		} else {
-			return bad_arg(path, "unknown option", arg);
+			return sl_cli_bad_arg(path, "unknown option", arg);
 		}
 	}
 	return EXIT_OK;
@@ -654,7 +705,7 @@ static int report_config_error(const struct cli *cli, int rc, const struct sl_co
 		json_decref(obj);
 		obj = NULL;
 	}
-	if (json_print(obj) != EXIT_OK)
+	if (sl_cli_json_print(obj) != EXIT_OK)
 		return EXIT_FAIL;
 	return config_exit_code(rc);
 }
@@ -699,7 +750,7 @@ static int cmd_config_check(struct cli *cli, int argc, char **argv)
 			json_decref(obj);
 			obj = NULL;
 		}
-		rc = json_print(obj);
+		rc = sl_cli_json_print(obj);
 	} else {
 		printf("%s: ok\n", a->file ? a->file : "configuration");
 	}
@@ -837,7 +888,7 @@ static int show_config(const struct cli *cli, const struct sl_config *cfg, bool 
 	if (!text)
 		return EXIT_FAIL;
 	if (cli->json)
-		rc = json_print(ini_to_json(text));
+		rc = sl_cli_json_print(ini_to_json(text));
 	else
 		fputs(text, stdout);
 	free(text);
@@ -1097,7 +1148,7 @@ static void put_path(const char *path)
 }
 
 /* "2024-05-01T12:00:00.123Z" for ms since the epoch; "<ms>ms" past 9999. */
-static const char *iso_ms(uint64_t ms, char *out)
+const char *sl_cli_iso_ms(uint64_t ms, char *out)
 {
 	time_t secs = (time_t)(ms / 1000);
 	struct tm tm;
@@ -1294,8 +1345,8 @@ static void print_verify_ok(const struct seg_file *f, const struct seg_summary *
 	printf(": ok: %" PRIu64 " batches, %" PRIu64 " records", s->batches, s->records);
 	if (s->batches > 0)
 		printf(", seq %s..%s, arrival %s..%s", dec128(s->first_seq, seq_a),
-		       dec128(s->last_seq, seq_b), iso_ms(s->first_arrival_ms, t1),
-		       iso_ms(s->last_arrival_ms, t2));
+		       dec128(s->last_seq, seq_b), sl_cli_iso_ms(s->first_arrival_ms, t1),
+		       sl_cli_iso_ms(s->last_arrival_ms, t2));
 	putchar('\n');
 }
 
@@ -1326,7 +1377,7 @@ static int parse_verify_args(struct cli *cli, int argc, char **argv, const char 
 		else if (strcmp(arg, "--json") == 0)
 			cli->json = true;
 		else
-			return bad_arg("segment verify", "unknown option", arg);
+			return sl_cli_bad_arg("segment verify", "unknown option", arg);
 	}
 	return *count > 0 ? EXIT_OK : missing_arg("segment verify", "PATH");
 }
@@ -1364,7 +1415,7 @@ static int cmd_segment_verify(struct cli *cli, int argc, char **argv)
 	free(paths);
 	if (rc == EXIT_USAGE || !cli->json)
 		return rc;
-	out = json_print(all);
+	out = sl_cli_json_print(all);
 	return out != EXIT_OK ? out : rc;
 }
 
@@ -1408,7 +1459,7 @@ static int parse_dump_args(struct cli *cli, int argc, char **argv, struct dump_a
 
 		if (options_done || arg[0] != '-' || strcmp(arg, "-") == 0) {
 			if (a->path)
-				return bad_arg(name, "unexpected argument", arg);
+				return sl_cli_bad_arg(name, "unexpected argument", arg);
 			a->path = arg;
 		} else if (strcmp(arg, "--") == 0) {
 			options_done = true;
@@ -1419,13 +1470,13 @@ static int parse_dump_args(struct cli *cli, int argc, char **argv, struct dump_a
 		} else if (strcmp(arg, "--limit") == 0 || strncmp(arg, "--limit=", 8) == 0) {
 			value = arg[7] == '=' ? arg + 8 : i + 1 < argc ? argv[++i] : NULL;
 			if (!value)
-				return bad_arg(name, "missing value for", arg);
+				return sl_cli_bad_arg(name, "missing value for", arg);
 			if (!parse_limit(value, &a->limit))
-				return bad_arg(name, "--limit wants a count 0..4294967295, not",
-					       value);
+				return sl_cli_bad_arg(
+				    name, "--limit wants a count 0..4294967295, not", value);
 			a->limited = true;
 		} else {
-			return bad_arg(name, "unknown option", arg);
+			return sl_cli_bad_arg(name, "unknown option", arg);
 		}
 	}
 	return a->path ? EXIT_OK : missing_arg(name, "PATH");
@@ -1437,9 +1488,10 @@ static void print_header(const struct seg_file *f)
 	const struct sl_seg_header *h = &f->header;
 
 	put_path(f->path);
-	printf(
-	    ": stream %" PRIu32 ", shard %" PRIu32 ", base_seq %s, created %s, %" PRIu64 " bytes\n",
-	    h->stream_id, h->shard_id, dec128(h->base_seq, seq), iso_ms(h->created_ms, t), f->size);
+	printf(": stream %" PRIu32 ", shard %" PRIu32 ", base_seq %s, created %s, %" PRIu64
+	       " bytes\n",
+	       h->stream_id, h->shard_id, dec128(h->base_seq, seq), sl_cli_iso_ms(h->created_ms, t),
+	       f->size);
 }
 
 static void print_dedupe(const uint8_t *bytes, const struct sl_seg_batch *b)
@@ -1469,7 +1521,7 @@ static void print_records(const uint8_t *bytes, const struct sl_seg_batch *b)
 		bool key_cut = text ? r.key_len > KEY_SHOW_MAX : r.key_len > KEY_SHOW_MAX / 2;
 
 		printf("  record %s: arrival %s, key %s%s%s%s, data_len %" PRIu32 ", data %s%s\n",
-		       dec128(r.seq, seq), iso_ms(r.arrival_ms, t), text ? "\"" : "0x", key,
+		       dec128(r.seq, seq), sl_cli_iso_ms(r.arrival_ms, t), text ? "\"" : "0x", key,
 		       text ? "\"" : "", key_cut ? "..." : "", r.data_len, hex(r.data, shown, data),
 		       r.data_len > shown ? "..." : "");
 	}
@@ -1483,8 +1535,8 @@ static void print_batch(const struct seg_file *f, const struct sl_seg_batch *b,
 	printf("batch %" PRIu64 " at offset %" PRIu64 ": batch_len %" PRIu32
 	       ", base_seq %s, %" PRIu32 " records, %u dedupe, arrival %s..%s\n",
 	       f->batch_count - 1, f->batch_off, b->batch_len, dec128(b->base_seq, seq),
-	       b->record_count, (unsigned)b->dedupe_count, iso_ms(b->first_arrival_ms, t1),
-	       iso_ms(b->last_arrival_ms, t2));
+	       b->record_count, (unsigned)b->dedupe_count, sl_cli_iso_ms(b->first_arrival_ms, t1),
+	       sl_cli_iso_ms(b->last_arrival_ms, t2));
 	print_dedupe(bytes, b);
 	if (records)
 		print_records(bytes, b);
@@ -1723,7 +1775,7 @@ static int walk(struct cli *cli, int argc, char **argv, int *i, struct trail *t,
 		if (!child || t->depth == CMD_DEPTH_MAX) {
 			fprintf(stderr, "sluice: unknown %s '%s'\n",
 				argv[*i][0] == '-' ? "option" : "command",
-				echo_arg(argv[*i], echo));
+				sl_cli_echo(argv[*i], echo));
 			print_hint(t);
 			return EXIT_USAGE;
 		}
@@ -1742,7 +1794,7 @@ static int cmd_help(struct cli *cli, int argc, char **argv)
 	if (rc != EXIT_OK)
 		return rc;
 	if (i < argc)
-		return bad_arg("help", "unexpected argument", argv[i]);
+		return sl_cli_bad_arg("help", "unexpected argument", argv[i]);
 	print_usage(&t, stdout);
 	return EXIT_OK;
 }
@@ -1786,7 +1838,7 @@ static int check_arg_lengths(int argc, char **argv)
 	for (int i = 1; i < argc; i++) {
 		if (strnlen(argv[i], ARG_LEN_MAX + 1) > ARG_LEN_MAX) {
 			fprintf(stderr, "sluice: argument %d '%s' is longer than %d bytes\n", i,
-				echo_arg(argv[i], echo), ARG_LEN_MAX);
+				sl_cli_echo(argv[i], echo), ARG_LEN_MAX);
 			return EXIT_USAGE;
 		}
 	}
@@ -1833,7 +1885,7 @@ static int parse_globals(struct cli *cli, int argc, char **argv, int *next, bool
 			fprintf(stderr, "sluice: %s '%s'\n",
 				strcmp(arg, "--endpoint") == 0 ? "missing URL after"
 							       : "unknown option",
-				echo_arg(arg, echo));
+				sl_cli_echo(arg, echo));
 			print_hint(&t);
 			return EXIT_USAGE;
 		}

@@ -33,7 +33,7 @@ SLUICED = os.path.join(BUILD, "control", "sluiced")
 IS_ROOT = os.geteuid() == 0
 READY_TIMEOUT_S = 20
 STOP_TIMEOUT_S = 15
-DATA_FILES = ["meta.db", "shards"]
+DATA_FILES = ["api.key", "meta.db", "shards"]  # api.key: the Kinesis API signs iterators with it
 
 
 def free_port():

@@ -47,6 +47,13 @@ enum sl_config_huge {
 	SL_HUGE_OFF = 2,  /* --no-huge */
 };
 
+/* A feature that is on, off, or decided at boot (auto). */
+enum sl_config_switch {
+	SL_SWITCH_AUTO = 0,
+	SL_SWITCH_ON = 1,
+	SL_SWITCH_OFF = 2,
+};
+
 struct sl_config {
 	/* [daemon] */
 	char data_dir[SL_CONFIG_PATH_MAX];
@@ -55,8 +62,25 @@ struct sl_config {
 	uint32_t shutdown_timeout_ms;
 	/* [api] */
 	struct sl_hostport api_listen;
+	uint32_t api_connections_max;
+	uint32_t api_header_kb_max;
+	uint32_t api_body_kb_max;
+	uint32_t api_header_timeout_ms;
+	uint32_t api_body_timeout_ms;
+	uint32_t api_idle_timeout_ms;
+	char api_account_id[16];          /* 12 digits, for ARNs */
+	uint32_t api_appends_inflight_max; /* PutRecord(s) appends not yet durable */
+	uint32_t api_shard_limit;          /* open shards over all streams */
 	/* [ingest] */
 	struct sl_hostport ingest_listen;
+	enum sl_config_switch ingest_kernel;
+	uint32_t ingest_frames_max;
+	uint32_t ingest_producers_max;
+	uint32_t ingest_udp_buffers;
+	uint32_t ingest_udp_ack_payload_max;
+	uint32_t ingest_tcp_connections_max;
+	uint32_t ingest_tcp_inflight_max;
+	uint32_t ingest_tcp_buffer_mb;
 	/* [dpdk] */
 	bool dpdk_enabled;
 	char dpdk_vdev[SL_CONFIG_VDEV_MAX][SL_CONFIG_STR_MAX];
@@ -70,6 +94,15 @@ struct sl_config {
 	uint32_t dpdk_memory_mb;
 	bool dpdk_in_memory;
 	char dpdk_eal_args[SL_CONFIG_STR_MAX];
+	uint32_t dpdk_udp_port;      /* SLW1 over UDP on dpdk.ip */
+	uint32_t dpdk_rx_queues;     /* per port; 0 = one per RX lcore */
+	uint32_t dpdk_rx_desc;       /* descriptors per RX queue */
+	uint32_t dpdk_tx_desc;       /* descriptors per TX queue */
+	uint32_t dpdk_mbufs;         /* mbufs per RX queue */
+	uint32_t dpdk_mbuf_cache;    /* mempool cache per lcore */
+	uint32_t dpdk_mtu;           /* port MTU; > 1500: jumbo frames */
+	uint32_t dpdk_rx_burst;      /* packets per rte_eth_rx_burst */
+	uint32_t dpdk_idle_sleep_us; /* 0 = busy poll */
 	/* [storage] */
 	uint32_t storage_writers;
 	uint32_t storage_segment_mb;

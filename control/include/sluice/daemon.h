@@ -14,6 +14,7 @@
 
 #include <sluice/config.h>
 #include <sluice/eal.h>
+#include <sluice/rx.h>
 #include <sluice/store.h>
 #include <sluice/threads.h>
 
@@ -31,6 +32,7 @@ struct sl_daemon {
 	struct sl_store *store;
 	struct sl_daemon_writer writers[64];
 	struct sl_threads *threads;
+	struct sl_rx *rx; /* DPDK RX lcores; NULL when DPDK ingest is off */
 	int lock_fd;
 	int signal_fd;
 	sigset_t signals;

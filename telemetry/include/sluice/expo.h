@@ -3,7 +3,9 @@
  * Exposition of every registered counter set in the Prometheus text format
  * (version 0.0.4): `GET /metrics` on the API port, and what `sluice stats`
  * reads. Each counter is one series, `sluice_<set>_<counter>_total`, the sum
- * over every thread's block, with its help text. Any thread; takes the
+ * over every thread's block, with its help text. Each set's series follow a
+ * comment line `# sluice-set NAME` (Prometheus ignores it; `sluice stats`
+ * uses it to group them). Any thread; takes the
  * counter registry's mutex, so not for poll loops.
  */
 #ifndef SLUICE_EXPO_H

@@ -134,7 +134,24 @@ static const char *const key_names[] = {
     "daemon.log_subsystems",
     "daemon.shutdown_timeout_ms",
     "api.listen",
+    "api.connections_max",
+    "api.header_kb_max",
+    "api.body_kb_max",
+    "api.header_timeout_ms",
+    "api.body_timeout_ms",
+    "api.idle_timeout_ms",
+    "api.account_id",
+    "api.appends_inflight_max",
+    "api.shard_limit",
     "ingest.listen",
+    "ingest.kernel",
+    "ingest.frames_max",
+    "ingest.producers_max",
+    "ingest.udp_buffers",
+    "ingest.udp_ack_payload_max",
+    "ingest.tcp_connections_max",
+    "ingest.tcp_inflight_max",
+    "ingest.tcp_buffer_mb",
     "dpdk.enabled",
     "dpdk.vdev",
     "dpdk.pci",
@@ -145,6 +162,15 @@ static const char *const key_names[] = {
     "dpdk.memory_mb",
     "dpdk.in_memory",
     "dpdk.eal_args",
+    "dpdk.udp_port",
+    "dpdk.rx_queues",
+    "dpdk.rx_desc",
+    "dpdk.tx_desc",
+    "dpdk.mbufs",
+    "dpdk.mbuf_cache",
+    "dpdk.mtu",
+    "dpdk.rx_burst",
+    "dpdk.idle_sleep_us",
     "storage.writers",
     "storage.segment_mb",
     "storage.segment_age_s",
@@ -163,9 +189,26 @@ static const char defaults_text[] = "[daemon]\n"
 				    "\n"
 				    "[api]\n"
 				    "listen = 127.0.0.1:4567\n"
+				    "connections_max = 1024\n"
+				    "header_kb_max = 16\n"
+				    "body_kb_max = 8192\n"
+				    "header_timeout_ms = 10000\n"
+				    "body_timeout_ms = 30000\n"
+				    "idle_timeout_ms = 60000\n"
+				    "account_id = 000000000000\n"
+				    "appends_inflight_max = 4096\n"
+				    "shard_limit = 500\n"
 				    "\n"
 				    "[ingest]\n"
 				    "listen = 127.0.0.1:7400\n"
+				    "kernel = auto\n"
+				    "frames_max = 4096\n"
+				    "producers_max = 1024\n"
+				    "udp_buffers = 256\n"
+				    "udp_ack_payload_max = 1472\n"
+				    "tcp_connections_max = 64\n"
+				    "tcp_inflight_max = 256\n"
+				    "tcp_buffer_mb = 256\n"
 				    "\n"
 				    "[dpdk]\n"
 				    "enabled = true\n"
@@ -178,6 +221,15 @@ static const char defaults_text[] = "[daemon]\n"
 				    "memory_mb = 512\n"
 				    "in_memory = true\n"
 				    "eal_args = \n"
+				    "udp_port = 7400\n"
+				    "rx_queues = 0\n"
+				    "rx_desc = 1024\n"
+				    "tx_desc = 1024\n"
+				    "mbufs = 8192\n"
+				    "mbuf_cache = 256\n"
+				    "mtu = 1500\n"
+				    "rx_burst = 32\n"
+				    "idle_sleep_us = 0\n"
 				    "\n"
 				    "[storage]\n"
 				    "writers = 1\n"
@@ -203,8 +255,22 @@ static void test_defaults(void)
 	CHECK_EQ_U64(cfg.shutdown_timeout_ms, 10000);
 	CHECK_STREQ(cfg.api_listen.host, "127.0.0.1");
 	CHECK_EQ_U64(cfg.api_listen.port, 4567);
+	CHECK_EQ_U64(cfg.api_connections_max, 1024);
+	CHECK_EQ_U64(cfg.api_header_kb_max, 16);
+	CHECK_EQ_U64(cfg.api_body_kb_max, 8192);
+	CHECK_EQ_U64(cfg.api_header_timeout_ms, 10000);
+	CHECK_EQ_U64(cfg.api_body_timeout_ms, 30000);
+	CHECK_EQ_U64(cfg.api_idle_timeout_ms, 60000);
 	CHECK_STREQ(cfg.ingest_listen.host, "127.0.0.1");
 	CHECK_EQ_U64(cfg.ingest_listen.port, 7400);
+	CHECK_EQ_U64(cfg.ingest_kernel, SL_SWITCH_AUTO);
+	CHECK_EQ_U64(cfg.ingest_frames_max, 4096);
+	CHECK_EQ_U64(cfg.ingest_producers_max, 1024);
+	CHECK_EQ_U64(cfg.ingest_udp_buffers, 256);
+	CHECK_EQ_U64(cfg.ingest_udp_ack_payload_max, 1472);
+	CHECK_EQ_U64(cfg.ingest_tcp_connections_max, 64);
+	CHECK_EQ_U64(cfg.ingest_tcp_inflight_max, 256);
+	CHECK_EQ_U64(cfg.ingest_tcp_buffer_mb, 256);
 	CHECK(cfg.dpdk_enabled);
 	CHECK_EQ_U64(cfg.dpdk_vdev_count, 0);
 	CHECK_EQ_U64(cfg.dpdk_pci_count, 0);
@@ -215,6 +281,15 @@ static void test_defaults(void)
 	CHECK_EQ_U64(cfg.dpdk_memory_mb, 512);
 	CHECK(cfg.dpdk_in_memory);
 	CHECK_STREQ(cfg.dpdk_eal_args, "");
+	CHECK_EQ_U64(cfg.dpdk_udp_port, 7400);
+	CHECK_EQ_U64(cfg.dpdk_rx_queues, 0);
+	CHECK_EQ_U64(cfg.dpdk_rx_desc, 1024);
+	CHECK_EQ_U64(cfg.dpdk_tx_desc, 1024);
+	CHECK_EQ_U64(cfg.dpdk_mbufs, 8192);
+	CHECK_EQ_U64(cfg.dpdk_mbuf_cache, 256);
+	CHECK_EQ_U64(cfg.dpdk_mtu, 1500);
+	CHECK_EQ_U64(cfg.dpdk_rx_burst, 32);
+	CHECK_EQ_U64(cfg.dpdk_idle_sleep_us, 0);
 	CHECK_EQ_U64(cfg.storage_writers, 1);
 	for (unsigned i = 0; i < sizeof(cfg.src); i++)
 		CHECK_EQ_U64(cfg.src[i], SL_CONFIG_SRC_DEFAULT);
@@ -429,14 +504,48 @@ static void test_bad_values(void)
 	BAD_VALUE("api", "listen", "1.2.3.4:65536", "HOST:PORT");
 	BAD_VALUE("api", "listen", "nothost:80", "HOST:PORT");
 	BAD_VALUE("api", "listen", "::1:80", "HOST:PORT");
+	BAD_VALUE("api", "connections_max", "0", "between 1 and 65536");
+	BAD_VALUE("api", "connections_max", "65537", "between 1 and 65536");
+	BAD_VALUE("api", "header_kb_max", "0", "between 1 and 1024");
+	BAD_VALUE("api", "header_kb_max", "1025", "between 1 and 1024");
+	BAD_VALUE("api", "body_kb_max", "0", "between 1 and 1048576");
+	BAD_VALUE("api", "body_kb_max", "1048577", "between 1 and 1048576");
+	BAD_VALUE("api", "header_timeout_ms", "9", "between 10 and 600000");
+	BAD_VALUE("api", "body_timeout_ms", "3600001", "between 10 and 3600000");
+	BAD_VALUE("api", "idle_timeout_ms", "9", "between 10 and 3600000");
 	BAD_VALUE("ingest", "listen", "[::1]80", "HOST:PORT");
 	BAD_VALUE("ingest", "listen", "1.2.3.4:", "HOST:PORT");
 	BAD_VALUE("ingest", "listen", "", "HOST:PORT");
+	BAD_VALUE("ingest", "kernel", "yes", "auto, on or off");
+	BAD_VALUE("ingest", "kernel", "", "auto, on or off");
+	BAD_VALUE("ingest", "frames_max", "15", "between 16 and 1048576");
+	BAD_VALUE("ingest", "frames_max", "1048577", "between 16 and 1048576");
+	BAD_VALUE("ingest", "producers_max", "0", "between 1 and 1048576");
+	BAD_VALUE("ingest", "udp_buffers", "7", "between 8 and 16384");
+	BAD_VALUE("ingest", "udp_buffers", "16385", "between 8 and 16384");
+	BAD_VALUE("ingest", "udp_ack_payload_max", "127", "between 128 and 65507");
+	BAD_VALUE("ingest", "udp_ack_payload_max", "65508", "between 128 and 65507");
+	BAD_VALUE("ingest", "tcp_connections_max", "0", "between 1 and 4096");
+	BAD_VALUE("ingest", "tcp_connections_max", "4097", "between 1 and 4096");
+	BAD_VALUE("ingest", "tcp_inflight_max", "0", "between 1 and 65536");
+	BAD_VALUE("ingest", "tcp_buffer_mb", "15", "between 16 and 65536");
 	BAD_VALUE("dpdk", "ip", "1.2.3", "IPv4");
 	BAD_VALUE("dpdk", "ip", "256.1.1.1", "IPv4");
 	BAD_VALUE("dpdk", "ip", "01.2.3.4", "IPv4");
 	BAD_VALUE("dpdk", "ip", "0.0.0.0", "IPv4");
 	BAD_VALUE("dpdk", "ip", "localhost", "IPv4");
+	BAD_VALUE("dpdk", "udp_port", "0", "between 1 and 65535");
+	BAD_VALUE("dpdk", "udp_port", "65536", "between 1 and 65535");
+	BAD_VALUE("dpdk", "rx_queues", "65", "between 0 and 64");
+	BAD_VALUE("dpdk", "rx_desc", "63", "between 64 and 16384");
+	BAD_VALUE("dpdk", "tx_desc", "16385", "between 64 and 16384");
+	BAD_VALUE("dpdk", "mbufs", "1023", "between 1024 and 1048576");
+	BAD_VALUE("dpdk", "mbuf_cache", "513", "between 0 and 512");
+	BAD_VALUE("dpdk", "mtu", "575", "between 576 and 9600");
+	BAD_VALUE("dpdk", "mtu", "9601", "between 576 and 9600");
+	BAD_VALUE("dpdk", "rx_burst", "0", "between 1 and 256");
+	BAD_VALUE("dpdk", "rx_burst", "257", "between 1 and 256");
+	BAD_VALUE("dpdk", "idle_sleep_us", "10001", "between 0 and 10000");
 	BAD_VALUE("dpdk", "lcores", "2-1", "ascend");
 	BAD_VALUE("dpdk", "lcores", "1,1", "once each");
 	BAD_VALUE("dpdk", "lcores", "3,1", "ascending");
@@ -838,6 +947,15 @@ static void test_validate(void)
 	CHECK_EQ_U64(set(&cfg, "ingest.listen", "[::1]:8", &err), 0);
 	CHECK_EQ_U64(sl_config_validate(&cfg, &err), 0);
 
+	/* api.account_id: 12 digits, as an AWS account id. */
+	CHECK_EQ_U64(set(&cfg, "api.account_id", "12345678901", &err), 0);
+	CHECK_EQ_U64(sl_config_validate(&cfg, &err), -EINVAL);
+	CHECK_MSG(err.msg, "api.account_id", "12345678901", "12 digits");
+	CHECK_EQ_U64(set(&cfg, "api.account_id", "12345678901x", &err), 0);
+	CHECK_EQ_U64(sl_config_validate(&cfg, &err), -EINVAL);
+	CHECK_EQ_U64(set(&cfg, "api.account_id", "123456789012", &err), 0);
+	CHECK_EQ_U64(sl_config_validate(&cfg, &err), 0);
+
 	/* DPDK ports need dpdk.ip, unless DPDK is off. */
 	CHECK_EQ_U64(load(&cfg, "[dpdk]\nvdev = net_null0\n", &err), 0);
 	memset(&err, 0, sizeof(err));
@@ -853,6 +971,19 @@ static void test_validate(void)
 	CHECK_EQ_U64(sl_config_validate(&cfg, &err), -EINVAL);
 	CHECK_EQ_U64(load(&cfg, "[dpdk]\nip = 192.0.2.1\n", &err), 0);
 	CHECK_EQ_U64(sl_config_validate(&cfg, &err), 0);
+
+	/* An RX queue's mbufs cover its rings, bursts, caches and 512 frames:
+	 * 1024 + 1024 + 2 x 32 + 2 x 256 + 1024 = 3648 by default. */
+	CHECK_EQ_U64(set(&cfg, "dpdk.mbufs", "3647", &err), 0);
+	memset(&err, 0, sizeof(err));
+	CHECK_EQ_U64(sl_config_validate(&cfg, &err), -EINVAL);
+	CHECK_MSG(err.msg, "dpdk.mbufs", "3647", "3648");
+	CHECK_EQ_U64(set(&cfg, "dpdk.mbufs", "3648", &err), 0);
+	CHECK_EQ_U64(sl_config_validate(&cfg, &err), 0);
+	CHECK_EQ_U64(set(&cfg, "dpdk.rx_desc", "1025", &err), 0);
+	CHECK_EQ_U64(sl_config_validate(&cfg, &err), -EINVAL);
+	CHECK_EQ_U64(set(&cfg, "dpdk.mbuf_cache", "0", &err), 0);
+	CHECK_EQ_U64(sl_config_validate(&cfg, &err), 0);
 }
 
 /* ---- format ---- */
@@ -867,7 +998,24 @@ static void test_format(void)
 	    {"daemon.log_subsystems", "dpdk=debug,storage=warn"},
 	    {"daemon.shutdown_timeout_ms", "2500"},
 	    {"api.listen", "[::1]:8080"},
+	    {"api.connections_max", "2"},
+	    {"api.header_kb_max", "1"},
+	    {"api.body_kb_max", "1048576"},
+	    {"api.header_timeout_ms", "10"},
+	    {"api.body_timeout_ms", "3600000"},
+	    {"api.idle_timeout_ms", "250"},
+	    {"api.account_id", "123456789012"},
+	    {"api.appends_inflight_max", "16"},
+	    {"api.shard_limit", "65536"},
 	    {"ingest.listen", "0.0.0.0:7401"},
+	    {"ingest.kernel", "on"},
+	    {"ingest.frames_max", "16"},
+	    {"ingest.producers_max", "1048576"},
+	    {"ingest.udp_buffers", "8"},
+	    {"ingest.udp_ack_payload_max", "65507"},
+	    {"ingest.tcp_connections_max", "4096"},
+	    {"ingest.tcp_inflight_max", "1"},
+	    {"ingest.tcp_buffer_mb", "16"},
 	    {"dpdk.enabled", "off"},
 	    {"dpdk.vdev", "net_null0"},
 	    {"dpdk.vdev", "net_af_packet0,iface=veth0"},
@@ -879,6 +1027,15 @@ static void test_format(void)
 	    {"dpdk.memory_mb", "1024"},
 	    {"dpdk.in_memory", "no"},
 	    {"dpdk.eal_args", "--log-level=8 -n 4"},
+	    {"dpdk.udp_port", "9000"},
+	    {"dpdk.rx_queues", "4"},
+	    {"dpdk.rx_desc", "512"},
+	    {"dpdk.tx_desc", "256"},
+	    {"dpdk.mbufs", "65536"},
+	    {"dpdk.mbuf_cache", "128"},
+	    {"dpdk.mtu", "9000"},
+	    {"dpdk.rx_burst", "64"},
+	    {"dpdk.idle_sleep_us", "100"},
 	    {"storage.writers", "4"},
 	    {"storage.segment_mb", "64"},
 	    {"storage.segment_age_s", "60"},
@@ -901,9 +1058,26 @@ static void test_format(void)
 			    "\n"
 			    "[api]\n"
 			    "listen = [::1]:8080\n"
+			    "connections_max = 2\n"
+			    "header_kb_max = 1\n"
+			    "body_kb_max = 1048576\n"
+			    "header_timeout_ms = 10\n"
+			    "body_timeout_ms = 3600000\n"
+			    "idle_timeout_ms = 250\n"
+			    "account_id = 123456789012\n"
+			    "appends_inflight_max = 16\n"
+			    "shard_limit = 65536\n"
 			    "\n"
 			    "[ingest]\n"
 			    "listen = 0.0.0.0:7401\n"
+			    "kernel = on\n"
+			    "frames_max = 16\n"
+			    "producers_max = 1048576\n"
+			    "udp_buffers = 8\n"
+			    "udp_ack_payload_max = 65507\n"
+			    "tcp_connections_max = 4096\n"
+			    "tcp_inflight_max = 1\n"
+			    "tcp_buffer_mb = 16\n"
 			    "\n"
 			    "[dpdk]\n"
 			    "enabled = false\n"
@@ -917,6 +1091,15 @@ static void test_format(void)
 			    "memory_mb = 1024\n"
 			    "in_memory = false\n"
 			    "eal_args = --log-level=8 -n 4\n"
+			    "udp_port = 9000\n"
+			    "rx_queues = 4\n"
+			    "rx_desc = 512\n"
+			    "tx_desc = 256\n"
+			    "mbufs = 65536\n"
+			    "mbuf_cache = 128\n"
+			    "mtu = 9000\n"
+			    "rx_burst = 64\n"
+			    "idle_sleep_us = 100\n"
 			    "\n"
 			    "[storage]\n"
 			    "writers = 4\n"
@@ -947,6 +1130,9 @@ static void test_format(void)
 	CHECK_STREQ(again.dpdk_vdev[1], "net_af_packet0,iface=veth0");
 	CHECK_EQ_U64(again.dpdk_ip, cfg.dpdk_ip);
 	CHECK_EQ_U64(again.dpdk_huge, SL_HUGE_ON);
+	CHECK_EQ_U64(again.ingest_kernel, SL_SWITCH_ON);
+	CHECK_EQ_U64(set(&again, "ingest.kernel", "off", &err), 0);
+	CHECK_EQ_U64(again.ingest_kernel, SL_SWITCH_OFF);
 	CHECK(!again.dpdk_enabled && !again.dpdk_in_memory);
 	CHECK_EQ_U64(again.log_level, SL_LOG_DEBUG);
 
