@@ -27,11 +27,13 @@
 #include <sluice/daemon.h>
 #include <sluice/error.h>
 #include <sluice/evloop.h>
+#include <sluice/expo.h>
 #include <sluice/fs.h>
 #include <sluice/http.h>
 #include <sluice/kernel.h>
 #include <sluice/kinesis.h>
 #include <sluice/log.h>
+#include <sluice/port.h>
 #include <sluice/rx.h>
 
 #include "sl_build.h"
@@ -293,6 +295,8 @@ static void start_dataplane(struct sl_daemon *d)
 {
 	int rc = sl_eal_start(&d->eal, &d->cfg);
 	bool kernel = d->cfg.ingest_kernel != SL_SWITCH_OFF;
+	if (rc == 0 && d->eal.port_count > 0)
+		sl_expo_add_source(sl_port_expo_source, NULL); /* NIC counters on /metrics */
 	if (rc == 0) {
 		if (d->eal.port_count == 0)
 			SL_INFO(SUBSYS, "DPDK up with no ports: %s at %s:%u",
@@ -385,6 +389,7 @@ err_threads:
 	sl_store_stop_appends(d->store);
 	sl_threads_destroy(d->threads);
 	d->threads = NULL;
+	sl_expo_clear_sources();
 	sl_eal_stop(&d->eal);
 	sl_store_close(d->store);
 	d->store = NULL;
@@ -448,6 +453,7 @@ int sl_daemon_shutdown(struct sl_daemon *d)
 	int rc = sl_threads_stop_all(d->threads, d->cfg.shutdown_timeout_ms);
 	sl_threads_destroy(d->threads);
 	d->threads = NULL;
+	sl_expo_clear_sources();
 	sl_eal_stop(&d->eal);
 	if (rc != -ETIMEDOUT)
 		sl_store_close(d->store); /* a stuck writer may still use it */

@@ -31,6 +31,13 @@
 #define ON_DEMAND_STREAMS_LIMIT 50
 #define NEXT_TOKEN_MAX          1048576
 
+/* enum sl_durability, as SluiceDurability spells it. */
+static const char *const durability_names[] = {
+    [SL_DURABILITY_FSYNC] = "fsync",
+    [SL_DURABILITY_WRITE] = "write",
+    [SL_DURABILITY_NONE] = "none",
+};
+
 static const char *const status_names[] = {
     [SL_STREAM_CREATING] = "CREATING",
     [SL_STREAM_ACTIVE] = "ACTIVE",
@@ -235,6 +242,9 @@ static void write_common(struct kin_call *c, struct kjw *w, const struct sl_meta
 	kin_write_mode(w, s->mode);
 	kjw_key(w, "RetentionPeriodHours");
 	kjw_u64(w, s->retention_hours);
+	/* A sluice extension (SDKs ignore members they do not know). */
+	kjw_key(w, "SluiceDurability");
+	kjw_cstr(w, durability_names[s->durability]);
 	kjw_key(w, "StreamCreationTimestamp");
 	kjw_ts_ms(w, s->created_ms);
 	kjw_key(w, "EnhancedMonitoring");
@@ -276,6 +286,7 @@ static bool account_totals(struct kin_call *c, struct totals *t)
 /* ---- CreateStream ---- */
 
 struct create_args {
+	enum sl_durability durability;
 	const char *name;
 	size_t name_len;
 	int64_t shards;
@@ -306,9 +317,33 @@ static void create_mode(struct kin_call *c, struct create_args *a)
 			 "Member must satisfy enum value set: [PROVISIONED, ON_DEMAND]");
 }
 
+/*
+ * SluiceDurability (a sluice extension; AWS SDKs never send it, the sluice
+ * CLI and raw clients may): "fsync" (the default), "write" or "none", as
+ * SPEC §4 defines them.
+ */
+static void create_durability(struct kin_call *c, struct create_args *a)
+{
+	const char *m;
+	size_t len;
+	a->durability = SL_DURABILITY_FSYNC;
+	if (!kin_get_str(c, c->root, "SluiceDurability", &m, &len))
+		return;
+	for (unsigned i = 0; i < SL_ARRAY_SIZE(durability_names); i++) {
+		if (len == strlen(durability_names[i]) &&
+		    memcmp(m, durability_names[i], len) == 0) {
+			a->durability = (enum sl_durability)i;
+			return;
+		}
+	}
+	kin_verr(c, "sluiceDurability", m, len, false,
+		 "Member must satisfy enum value set: [fsync, write, none]");
+}
+
 static bool create_read(struct kin_call *c, struct create_args *a)
 {
 	memset(a, 0, sizeof(*a));
+	create_durability(c, a);
 	a->has_shards = kin_get_int(c, c->root, "ShardCount", &a->shards);
 	if (a->has_shards)
 		kin_v_range(c, "shardCount", a->shards, 1, INT32_MAX);
@@ -373,7 +408,7 @@ void kin_op_create_stream(struct kin_call *c)
 	if (!create_read(c, &a))
 		return;
 	struct sl_meta_stream s = {
-	    .durability = SL_DURABILITY_FSYNC,
+	    .durability = a.durability,
 	    .retention_hours = SL_META_RETENTION_H_MIN,
 	    .max_record_bytes = a.has_max_kib ? (uint32_t)a.max_kib << 10 : SL_RECORD_SIZE_DEFAULT,
 	};

@@ -24,6 +24,7 @@
 
 #include <sluice/assert.h>
 #include <sluice/error.h>
+#include <sluice/expo.h>
 #include <sluice/log.h>
 #include <sluice/port.h>
 
@@ -407,4 +408,29 @@ size_t sl_port_stats_format(char *buf, size_t cap)
 	if (cap > 0 && t.len >= cap)
 		buf[cap - 1] = '\0';
 	return t.len;
+}
+
+/* ---- exposition ---- */
+
+void sl_port_expo_source(void *arg, struct sl_expo_buf *b)
+{
+	(void)arg;
+	uint16_t pid;
+	RTE_ETH_FOREACH_DEV (pid) {
+		struct sl_port_stats s;
+		char set[32];
+		if (sl_port_stats_get(pid, &s) != 0)
+			continue;
+		snprintf(set, sizeof(set), "port%u", pid);
+		sl_expo_set_begin(b, set);
+		sl_expo_counter(b, set, "rx_packets", "packets the port received", s.ipackets);
+		sl_expo_counter(b, set, "rx_bytes", "bytes the port received", s.ibytes);
+		sl_expo_counter(b, set, "tx_packets", "packets the port sent", s.opackets);
+		sl_expo_counter(b, set, "tx_bytes", "bytes the port sent", s.obytes);
+		sl_expo_counter(b, set, "imissed", "packets the NIC dropped: RX ring full",
+				s.imissed);
+		sl_expo_counter(b, set, "ierrors", "bad packets the NIC dropped", s.ierrors);
+		sl_expo_counter(b, set, "oerrors", "packets the NIC failed to send", s.oerrors);
+		sl_expo_counter(b, set, "rx_nombuf", "RX mbuf allocation failures", s.rx_nombuf);
+	}
 }

@@ -471,7 +471,8 @@ static json_t *wait_active(struct api *a, const char *name, bool wait)
 
 struct create_args {
 	const char *name;
-	uint64_t shards; /* 0: not given */
+	const char *durability; /* NULL: the default (fsync) */
+	uint64_t shards;        /* 0: not given */
 	bool on_demand;
 	bool no_wait;
 };
@@ -489,6 +490,17 @@ static int parse_create(int argc, char **argv, struct create_args *c)
 		if (m == 1) {
 			if (!parse_u64(v, 1, 100000, &c->shards))
 				return sl_cli_bad_arg(cmd, "--shards wants 1..100000, not", v);
+			continue;
+		}
+		m = opt_value(cmd, argc, argv, &i, "--durability", &v);
+		if (m < 0)
+			return -m;
+		if (m == 1) {
+			if (strcmp(v, "fsync") != 0 && strcmp(v, "write") != 0 &&
+			    strcmp(v, "none") != 0)
+				return sl_cli_bad_arg(
+				    cmd, "--durability wants fsync, write or none, not", v);
+			c->durability = v;
 		} else if (strcmp(argv[i], "--on-demand") == 0) {
 			c->on_demand = true;
 		} else if (strcmp(argv[i], "--no-wait") == 0) {
@@ -524,6 +536,8 @@ int sl_cli_stream_create(struct cli *cli, int argc, char **argv)
 				      "StreamMode", "ON_DEMAND")
 			  : json_pack("{s:s, s:I}", "StreamName", c.name, "ShardCount",
 				      (json_int_t)(c.shards ? c.shards : 1));
+	if (req != NULL && c.durability != NULL)
+		json_object_set_new(req, "SluiceDurability", json_string(c.durability));
 	rc = api_call(&a, "CreateStream", req, &resp);
 	json_decref(resp);
 	s = rc < 0 ? NULL : wait_active(&a, c.name, !c.no_wait);

@@ -164,11 +164,14 @@ static const struct cmd segment_cmds[] = {
 
 static const struct cmd stream_cmds[] = {
     {"create", "Create a stream and wait until it is ACTIVE",
-     "NAME [--shards N | --on-demand] [--no-wait]\n"
+     "NAME [--shards N | --on-demand] [--durability fsync|write|none] [--no-wait]\n"
      "\n"
      "Creates the stream with N shards (default 1; the hash key space split\n"
      "evenly) or in on-demand mode, then waits (at most 60 s) until it is ACTIVE\n"
-     "unless --no-wait. Prints its name, shard count and status; with --json\n"
+     "unless --no-wait. --durability says when a write is acknowledged: after\n"
+     "fdatasync (fsync, the default), after the write (write), or once queued\n"
+     "(none); it is sent as the sluice extension SluiceDurability. Prints its\n"
+     "name, shard count and status; with --json\n"
      "its DescribeStreamSummary object.\n" API_EXIT_STATUS,
      sl_cli_stream_create, NULL},
     {"list", "List the streams",

@@ -572,6 +572,32 @@ def describe_stream_summary(ctx):
 
 
 @case
+def sluice_durability_extension(ctx):
+    # The sluice extension SluiceDurability: raw CreateStream and the CLI.
+    name = ctx.name("dur")
+    code, _, body = raw_call(ctx.port, "CreateStream",
+                             json.dumps({"StreamName": name, "ShardCount": 1,
+                                         "SluiceDurability": "write"}).encode())
+    eq(code, 200, f"CreateStream with SluiceDurability: {body!r}")
+    code, _, body = raw_call(ctx.port, "DescribeStreamSummary", json.dumps({"StreamName": name}).encode())
+    eq(json.loads(body)["StreamDescriptionSummary"].get("SluiceDurability"), "write",
+       "SluiceDurability reported")
+    code, _, body = raw_call(ctx.port, "DescribeStreamSummary",
+                             json.dumps({"StreamName": create(ctx, "durdef")}).encode())
+    eq(json.loads(body)["StreamDescriptionSummary"].get("SluiceDurability"), "fsync",
+       "default durability")
+    check_error_response(raw_call(ctx.port, "CreateStream",
+                                  json.dumps({"StreamName": ctx.name("durbad"), "ShardCount": 1,
+                                              "SluiceDurability": "sometimes"}).encode()),
+                         "ValidationException")
+    cli_name = ctx.name("durcli")
+    sluice_ok(ctx, "stream", "create", cli_name, "--durability", "none")
+    code, _, body = raw_call(ctx.port, "DescribeStreamSummary", json.dumps({"StreamName": cli_name}).encode())
+    eq(json.loads(body)["StreamDescriptionSummary"].get("SluiceDurability"), "none",
+       "durability from the CLI")
+
+
+@case
 def create_and_delete_errors(ctx):
     name = create(ctx, "dup")
     expect_error("ResourceInUseException", ctx.kr.create_stream, StreamName=name, ShardCount=1)

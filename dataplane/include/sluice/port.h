@@ -133,4 +133,12 @@ int sl_port_xstats_get(uint16_t port_id, struct sl_port_xstat *out, unsigned cap
  */
 size_t sl_port_stats_format(char *buf, size_t cap);
 
+/*
+ * An exposition source (telemetry/expo.h): every port's driver counters
+ * (packets, bytes, imissed, ierrors, oerrors, rx_nombuf) as sets port<N>,
+ * read when /metrics is rendered. arg unused.
+ */
+struct sl_expo_buf;
+void sl_port_expo_source(void *arg, struct sl_expo_buf *b);
+
 #endif /* SLUICE_PORT_H */

@@ -1,0 +1,629 @@
+# SPDX-License-Identifier: BSD-3-Clause
+"""The Python half of perf/bench_dataplane.sh: the DPDK dataplane, measured.
+
+  bench_dataplane.py SLUICED SLUICE_GEN SCRATCH [--quick]
+
+Part 1, rx (parse + hash + enqueue on one RX lcore, fed from memory): for
+64-byte and 512-byte records, a pcap file of PCAP_FRAMES SLW1 datagrams is
+written (one datagram per MTU-sized frame, as many records as fit in 1472
+bytes of UDP payload, each a random 16-character partition key and random
+data; producer_id 0, so replaying the same frames stores each of them
+again; ACK_REQUESTED clear). net_pcap replays it forever (infinite_rx=1,
+nothing sent on TX) into:
+  - dpdk-testpmd --forward-mode=rxonly, forwarding lcore on CPU 1 (the
+    reference: what the port alone delivers to one lcore), and
+  - sluiced, its one RX lcore on CPU 1 and its main thread, shard writer
+    and control thread on CPU 0, the stream (4 shards) in fsync durability,
+    the only one CreateStream makes.
+testpmd runs before and after sluiced (mean of the two). Each side runs
+WARM_S, then its counters are read twice, SECONDS apart: testpmd's port
+RX-packets, sluiced's GET /metrics (sluice_dpdk_rx_*, sluice_ingest_*).
+
+Part 2, e2e (sluice-gen, acks in fsync durability): a veth pair, the far
+end in a network namespace made here; sluiced on net_af_packet on the near
+end, sluice-gen on net_af_packet on the far end (its own EAL, CPU 0),
+window 64 (WIRE.md's dedupe window, the most a producer may keep in
+flight), as fast as the window allows, for SECONDS. Acked records/s and
+MB/s (record data), then the accounting, which must balance exactly.
+
+Figures (figure/target lines on stdout; perf/run.sh's contract) and every
+table and check line on stderr. Exits 1 when a check fails (nothing
+printed on stdout then), 77 when the machine cannot run it (not root, one
+CPU).
+"""
+import json
+import os
+import queue
+import random
+import re
+import shutil
+import signal
+import socket
+import struct
+import subprocess
+import sys
+import threading
+import time
+import urllib.request
+
+SKIP = 77
+RX_CPU, MAIN_CPU = 1, 0
+UDP_PORT = 7400
+SHARDS = 4
+KEY_LEN = 16
+UDP_PAYLOAD_MAX = 1472  # MTU 1500 - IPv4 - UDP
+SIZES = (64, 512)
+PCAP_FRAMES = 1024  # replayed mbufs stay in the RX pool: keep well below dpdk.mbufs
+GEN_WINDOW = 64
+PEER_MAC = bytes.fromhex("020000000099")
+PEER_IP, OUR_IP = "10.77.0.1", "10.77.0.2"
+READY_TIMEOUT_S = 30
+STOP_TIMEOUT_S = 60
+TARGET_RX_64B_MRPS = 5.0
+ISSUE_RX = "dataplane issue (1): >= 5 M records/s per RX lcore, 64-byte records"
+# Every outcome a frame that reached the ingest core ends in (ARCHITECTURE.md).
+OUTCOMES = ("frames_ok", "frames_partial", "duplicate", "duplicate_in_flight",
+            "unauthorized", "too_large", "stream_not_found", "throttled",
+            "throttled_no_context", "stale_batch", "internal", "shutting_down")
+# What the RX loop does with every packet it takes (dataplane/rx.c).
+RX_FATES = ("ingest_frames", "arp_replies", "icmp_replies", "not_for_us", "ip_fragments",
+            "replies_dropped")
+
+
+class Failed(Exception):
+    pass
+
+
+def say(msg):
+    print(f"bench_dataplane: {msg}", file=sys.stderr, flush=True)
+
+
+def check(cond, what):
+    if not cond:
+        raise Failed(what)
+
+
+# ---------------------------------------------------------------- SLW1 ----
+
+def _crc32c_table():
+    table = []
+    for i in range(256):
+        c = i
+        for _ in range(8):
+            c = (c >> 1) ^ (0x82F63B78 if c & 1 else 0)
+        table.append(c)
+    return table
+
+
+CRC_TABLE = _crc32c_table()
+
+
+def crc32c(data):
+    c = 0xFFFFFFFF
+    for b in data:
+        c = CRC_TABLE[(c ^ b) & 0xFF] ^ (c >> 8)
+    return c ^ 0xFFFFFFFF
+
+
+def inet_csum(b):
+    if len(b) % 2:
+        b += b"\0"
+    s = sum(struct.unpack(f"!{len(b) // 2}H", b))
+    while s >> 16:
+        s = (s & 0xFFFF) + (s >> 16)
+    return ~s & 0xFFFF
+
+
+def slw1_frame(stream, records, batch_seq):
+    """An SLW1 frame (WIRE.md): producer 0 (anonymous), no ack asked."""
+    body = bytearray()
+    for key, data in records:
+        body += struct.pack("!BH", 0, len(key)) + key + struct.pack("!I", len(data)) + data
+    s = stream.encode()
+    frame_len = 29 + len(s) + len(body) + 4
+    head = struct.pack("!IBBHIQQB", 0x534C5731, 1, 0, len(records), frame_len, 0, batch_seq,
+                       len(s))
+    f = head + s + bytes(body)
+    return f + struct.pack("!I", crc32c(f))
+
+
+def records_per_frame(stream, size):
+    return (UDP_PAYLOAD_MAX - 29 - len(stream) - 4) // (7 + KEY_LEN + size)
+
+
+def write_pcap(path, stream, size, frames, seed):
+    """PCAP_FRAMES Ethernet/IPv4/UDP datagrams to OUR_IP:UDP_PORT."""
+    rng = random.Random(seed)
+    per = records_per_frame(stream, size)
+    with open(path, "wb") as f:
+        f.write(struct.pack("<IHHiIII", 0xA1B2C3D4, 2, 4, 0, 0, 65535, 1))
+        for i in range(frames):
+            recs = [(b"%016x" % rng.getrandbits(64), rng.randbytes(size)) for _ in range(per)]
+            payload = slw1_frame(stream, recs, i + 1)
+            check(len(payload) <= UDP_PAYLOAD_MAX, f"frame of {len(payload)} bytes")
+            udp = struct.pack("!HHHH", 40000 + i % 64, UDP_PORT, 8 + len(payload), 0) + payload
+            ip = bytearray(struct.pack("!BBHHHBBH4s4s", 0x45, 0, 20 + len(udp), i & 0xFFFF,
+                                       0x4000, 64, 17, 0, socket.inet_aton(PEER_IP),
+                                       socket.inet_aton(OUR_IP)))
+            ip[10:12] = struct.pack("!H", inet_csum(bytes(ip)))
+            # Broadcast: the port's MAC is not known before it starts.
+            eth = b"\xff" * 6 + PEER_MAC + b"\x08\x00" + bytes(ip) + udp
+            f.write(struct.pack("<IIII", 1, i, len(eth), len(eth)) + eth)
+    return per
+
+
+# ------------------------------------------------------------- helpers ----
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def kinesis(port, op, body):
+    """One Kinesis JSON 1.1 call (the API checks the Authorization's shape,
+    not yet its signature). (status, body)."""
+    payload = json.dumps(body).encode()
+    date = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
+    req = urllib.request.Request(f"http://127.0.0.1:{port}/", data=payload, method="POST", headers={
+        "Content-Type": "application/x-amz-json-1.1",
+        "X-Amz-Target": f"Kinesis_20131202.{op}",
+        "X-Amz-Date": date,
+        "Authorization": f"AWS4-HMAC-SHA256 Credential=AKIDBENCH/{date[:8]}/us-east-1/"
+                         f"kinesis/aws4_request, SignedHeaders=host;x-amz-date;x-amz-target, "
+                         f"Signature={'0' * 64}"})
+    try:
+        with urllib.request.urlopen(req, timeout=30) as r:
+            return r.status, json.loads(r.read() or b"{}")
+    except urllib.error.HTTPError as e:
+        return e.code, json.loads(e.read() or b"{}")
+
+
+def cpu_busy():
+    """(busy, total) jiffies of every CPU so far, from /proc/stat."""
+    with open("/proc/stat") as f:
+        v = [int(x) for x in f.readline().split()[1:]]
+    idle = v[3] + v[4]
+    return sum(v) - idle, sum(v)
+
+
+class Daemon:
+    """sluiced on a scratch data directory: RX lcore on RX_CPU, the rest on MAIN_CPU."""
+
+    def __init__(self, sluiced, scratch, tag, args):
+        self.data = os.path.join(scratch, f"var-{tag}")
+        shutil.rmtree(self.data, ignore_errors=True)
+        self.api_port = free_port()
+        self.log_path = os.path.join(scratch, f"sluiced-{tag}.log")
+        self.log = open(self.log_path, "w+")
+        self.prefix = f"sl-dpb-{os.getpid()}-{tag}"
+        cmd = [sluiced, "--data-dir", self.data, "--api-listen", f"127.0.0.1:{self.api_port}",
+               "--ingest-listen", f"127.0.0.1:{free_port()}", "--ingest.kernel=off",
+               "--lcores", f"{MAIN_CPU},{RX_CPU}", f"--dpdk.file_prefix={self.prefix}"] + args
+        self.proc = subprocess.Popen(cmd, stdout=self.log, stderr=subprocess.STDOUT)
+
+    def text(self):
+        with open(self.log_path) as f:
+            return f.read()
+
+    def wait_ready(self):
+        deadline = time.monotonic() + READY_TIMEOUT_S
+        while time.monotonic() < deadline and self.proc.poll() is None:
+            t = self.text()
+            if "daemon: ready" in t:
+                check("DPDK ingest: SLW1 on UDP" in t, "DPDK ingest did not start:\n" + t)
+                return
+            time.sleep(0.05)
+        raise Failed("sluiced did not start:\n" + self.text())
+
+    def create_stream(self, name):
+        status, body = kinesis(self.api_port, "CreateStream",
+                               {"StreamName": name, "ShardCount": SHARDS})
+        check(status == 200, f"CreateStream {name}: {status} {body}")
+
+    def metrics(self):
+        """Every sluice_<set>_<counter>_total as {"set_counter": value}, and
+        the time it was read (the middle of the request)."""
+        t0 = time.monotonic()
+        with urllib.request.urlopen(f"http://127.0.0.1:{self.api_port}/metrics",
+                                    timeout=30) as r:
+            text = r.read().decode()
+        t1 = time.monotonic()
+        out = {}
+        for m in re.finditer(r"^sluice_(\w+)_total (\d+)$", text, re.M):
+            out[m.group(1)] = int(m.group(2))
+        check("ingest_frames" in out and "dpdk_rx_rx_packets" in out,
+              "GET /metrics has no sluice_ingest_* or sluice_dpdk_rx_* series")
+        return out, (t0 + t1) / 2
+
+    def stop_clean(self):
+        self.proc.send_signal(signal.SIGTERM)
+        try:
+            code = self.proc.wait(STOP_TIMEOUT_S)
+        except subprocess.TimeoutExpired:
+            code = None
+        text = self.text()
+        check(code == 0, f"sluiced exit {code} after SIGTERM:\n{text[-3000:]}")
+        check("with errors" not in text, "sluiced stopped with errors:\n" + text[-3000:])
+        check(not os.path.exists(f"/var/run/dpdk/{self.prefix}"),
+              "sluiced left EAL's runtime directory behind")
+        return text
+
+    def close(self):
+        if self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait()
+        shutil.rmtree(f"/var/run/dpdk/{self.prefix}", ignore_errors=True)
+        self.log.close()
+        shutil.rmtree(self.data, ignore_errors=True)
+
+
+def delta(m0, m1):
+    return {k: m1.get(k, 0) - m0.get(k, 0) for k in m1}
+
+
+# ------------------------------------------------------- part 1: testpmd ----
+
+class Testpmd:
+    """dpdk-testpmd, interactive, rxonly on one forwarding lcore (RX_CPU)."""
+
+    def __init__(self, pcap, scratch, tag):
+        self.prefix = f"sl-dpb-{os.getpid()}-testpmd-{tag}"
+        self.log_path = os.path.join(scratch, f"testpmd-{tag}.log")
+        cmd = ["dpdk-testpmd", "-l", f"{MAIN_CPU},{RX_CPU}", "--main-lcore", str(MAIN_CPU),
+               "--no-huge", "-m", "1024", "--in-memory", "--no-pci", "--no-telemetry",
+               "--file-prefix", self.prefix,
+               "--vdev", f"net_pcap0,rx_pcap={pcap},infinite_rx=1", "--",
+               "-i", "--forward-mode=rxonly", "--port-topology=loop", "--nb-cores=1",
+               "--total-num-mbufs=16384"]
+        self.lines = queue.Queue()
+        self.log = open(self.log_path, "w")
+        self.proc = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                     stderr=subprocess.STDOUT, text=True, bufsize=1)
+        threading.Thread(target=self._read, daemon=True).start()
+
+    def _read(self):
+        for line in self.proc.stdout:
+            self.log.write(line)
+            self.lines.put(line)
+        self.lines.put(None)
+
+    def _expect(self, pattern, timeout=30):
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                line = self.lines.get(timeout=max(0.01, deadline - time.monotonic()))
+            except queue.Empty:
+                line = None
+            if line is None:
+                self.log.flush()
+                with open(self.log_path) as f:
+                    raise Failed(f"testpmd: no '{pattern}':\n{f.read()[-3000:]}")
+            m = re.search(pattern, line)
+            if m:
+                return m
+
+    def cmd(self, text):
+        self.proc.stdin.write(text + "\n")
+        self.proc.stdin.flush()
+
+    def rx_packets(self):
+        """RX-packets of port 0 and when it was asked for."""
+        t = time.monotonic()
+        self.cmd("show port stats 0")
+        rx = int(self._expect(r"RX-packets:\s+(\d+)").group(1))
+        nombuf = int(self._expect(r"RX-nombuf:\s+(\d+)").group(1))
+        return rx, nombuf, t
+
+    def run(self, warm_s, seconds):
+        self._expect(r"Port 0: ")  # the port is up
+        self.cmd("start")
+        self._expect(r"rxonly packet forwarding")
+        time.sleep(warm_s)
+        rx0, nb0, t0 = self.rx_packets()
+        time.sleep(seconds)
+        rx1, nb1, t1 = self.rx_packets()
+        self.cmd("stop")
+        self.cmd("quit")
+        try:
+            code = self.proc.wait(STOP_TIMEOUT_S)
+        except subprocess.TimeoutExpired:
+            code = None
+        check(code == 0, f"testpmd exit {code} (log {self.log_path})")
+        return (rx1 - rx0) / (t1 - t0), nb1 - nb0
+
+    def close(self):
+        if self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait()
+        self.log.close()
+        shutil.rmtree(f"/var/run/dpdk/{self.prefix}", ignore_errors=True)
+
+
+def testpmd_pps(pcap, scratch, tag, warm_s, seconds):
+    t = Testpmd(pcap, scratch, tag)
+    try:
+        pps, nombuf = t.run(warm_s, seconds)
+    finally:
+        t.close()
+    say(f"  testpmd rxonly ({tag}): {pps / 1e6:.3f} M packets/s, RX-nombuf {nombuf}")
+    return pps
+
+
+# ------------------------------------------------------- part 1: sluiced ----
+
+def rx_sluiced(sluiced, scratch, pcap, stream, per, warm_s, seconds, tag):
+    d = Daemon(sluiced, scratch, tag, ["--dpdk-vdev", f"net_pcap0,rx_pcap={pcap},infinite_rx=1",
+                                       "--dpdk-ip", OUR_IP])
+    try:
+        d.wait_ready()
+        # Until the stream exists its frames are STREAM_NOT_FOUND; the
+        # interval measured starts WARM_S after.
+        d.create_stream(stream)
+        time.sleep(warm_s)
+        m0, t0 = d.metrics()
+        c0 = cpu_busy()
+        time.sleep(seconds)
+        m1, t1 = d.metrics()
+        c1 = cpu_busy()
+        text = d.stop_clean()
+    except Exception:
+        say(f"sluiced log ({tag}):\n" + d.text()[-4000:])
+        raise
+    finally:
+        d.close()
+    dm = delta(m0, m1)
+    dt = t1 - t0
+    # Every frame is valid, to an existing stream, with `per` records.
+    check(dm["ingest_records"] == per * dm["ingest_frames"],
+          f"{tag}: {dm['ingest_records']} records in {dm['ingest_frames']} frames of {per}")
+    # Counters over the interval: frames in flight at either end have no
+    # outcome yet, at most the lcore's frames in flight.
+    m = re.search(r"RX lcore \d+: .* (\d+) frames in flight at most", text)
+    check(m, f"{tag}: the RX lcore's frames in flight not logged")
+    inflight_max = int(m.group(1)) * 17 // 16 + 4  # small + large contexts
+    outcome = sum(dm.get("ingest_" + o, 0) for o in OUTCOMES)
+    check(abs(dm["ingest_frames"] - outcome) <= inflight_max,
+          f"{tag}: {dm['ingest_frames']} frames, {outcome} outcomes")
+    fates = sum(dm.get("dpdk_rx_" + f, 0) for f in RX_FATES) + \
+        sum(v for k, v in dm.items() if k.startswith("dpdk_rx_bad_"))
+    check(dm["dpdk_rx_rx_packets"] == fates,
+          f"{tag}: rx_packets {dm['dpdk_rx_rx_packets']}, accounted {fates}")
+    check(dm["dpdk_rx_rx_packets"] == dm["dpdk_rx_ingest_frames"],
+          f"{tag}: packets other than SLW1 frames taken ({dm})")
+    check(dm["ingest_frames_ok"] > 0, f"{tag}: nothing stored")
+    r = {
+        "seconds": dt,
+        "cpu_busy": (c1[0] - c0[0]) / max(1, c1[1] - c0[1]),
+        "pps": dm["dpdk_rx_rx_packets"] / dt,
+        "records_per_s": dm["ingest_records"] / dt,
+        # Records that were hashed and offered to the shard rings: frames
+        # stored whole or in part, and frames the full rings refused.
+        "enqueue_per_s": per * (dm["ingest_frames_ok"] + dm["ingest_frames_partial"] +
+                                dm["ingest_throttled"]) / dt,
+        "stored_per_s": dm["ingest_records_stored"] / dt,
+        "frames": dm["ingest_frames"],
+        "ok": dm["ingest_frames_ok"],
+        "partial": dm["ingest_frames_partial"],
+        "throttled": dm["ingest_throttled"],
+        "no_context": dm["ingest_throttled_no_context"],
+        "other": dm["ingest_frames"] - dm["ingest_frames_ok"] - dm["ingest_frames_partial"] -
+        dm["ingest_throttled"] - dm["ingest_throttled_no_context"],
+    }
+    say(f"  sluiced ({tag}): {r['pps'] / 1e6:.3f} M frames/s taken by the RX lcore, "
+        f"{r['records_per_s'] / 1e6:.3f} M records/s parsed, {r['enqueue_per_s'] / 1e6:.3f} M "
+        f"hashed and offered to the rings, {r['stored_per_s'] / 1e6:.3f} M stored "
+        f"(frames: {r['ok']} ok, {r['partial']} partial, {r['throttled']} throttled by full "
+        f"rings, {r['no_context']} throttled with every frame context awaiting storage, "
+        f"{r['other']} in flight or other); all CPUs {100 * r['cpu_busy']:.0f}% busy")
+    return r
+
+
+def part_rx(sluiced, scratch, quick):
+    warm_s, seconds = (1, 2) if quick else (2, 5)
+    figs = []
+    for size in SIZES:
+        stream = f"dp-rx-{size}b"
+        pcap = os.path.join(scratch, f"rx-{size}b.pcap")
+        per = write_pcap(pcap, stream, size, PCAP_FRAMES, seed=size)
+        say(f"rx {size}-byte records: {per} records per frame, {PCAP_FRAMES} frames replayed "
+            f"by net_pcap (infinite_rx)")
+        ref_a = testpmd_pps(pcap, scratch, f"{size}b-before", warm_s, seconds)
+        r = rx_sluiced(sluiced, scratch, pcap, stream, per, warm_s, seconds, f"{size}b")
+        ref_b = testpmd_pps(pcap, scratch, f"{size}b-after", warm_s, seconds)
+        os.unlink(pcap)
+        ref = (ref_a + ref_b) / 2
+        figs.append((size, per, r, ref))
+    return figs
+
+
+# -------------------------------------------------------- part 2: e2e ----
+
+class Net:
+    """A veth pair, its far end in a network namespace; removed by close()."""
+
+    def __init__(self):
+        tag = os.getpid() % 100000
+        self.ns = f"sldpb{tag}"
+        self.host_if, self.far_if = f"sldpbh{tag}", f"sldpbf{tag}"
+        n = 200 + tag % 50
+        self.far_ip, self.ip = f"10.{n}.9.1", f"10.{n}.9.2"
+        self.made = []
+        self._sh("ip", "netns", "add", self.ns)
+        self.made.append("ns")
+        self._sh("ip", "link", "add", self.host_if, "type", "veth", "peer", "name", self.far_if)
+        self.made.append("veth")
+        self._sh("ip", "link", "set", self.far_if, "netns", self.ns)
+        # No IPv6 chatter: every packet the port sees is the generator's.
+        for args in (["sysctl", "-qw", f"net.ipv6.conf.{self.host_if}.disable_ipv6=1"],
+                     ["ip", "netns", "exec", self.ns, "sysctl", "-qw",
+                      f"net.ipv6.conf.{self.far_if}.disable_ipv6=1"]):
+            subprocess.run(args, stderr=subprocess.DEVNULL)
+        self._sh("ip", "link", "set", self.host_if, "up")
+        self._sh("ip", "-n", self.ns, "addr", "add", f"{self.far_ip}/24", "dev", self.far_if)
+        self._sh("ip", "-n", self.ns, "link", "set", self.far_if, "up")
+
+    @staticmethod
+    def _sh(*args):
+        subprocess.run(list(args), check=True)
+
+    def close(self):
+        if "veth" in self.made:
+            subprocess.run(["ip", "link", "del", self.host_if], stderr=subprocess.DEVNULL)
+        if "ns" in self.made:
+            subprocess.run(["ip", "netns", "del", self.ns], stderr=subprocess.DEVNULL)
+
+
+def run_gen(sluice_gen, net, stream, size, per, seconds):
+    cmd = ["ip", "netns", "exec", net.ns, sluice_gen,
+           "--dpdk-vdev", f"net_af_packet0,iface={net.far_if}",
+           "--src-ip", net.far_ip, "--dst-ip", net.ip, "--lcore", str(MAIN_CPU),
+           "--stream", stream, "--records-per-frame", str(per), "--record-size", str(size),
+           "--keys", f"random:{KEY_LEN}", "--window", str(GEN_WINDOW), "--rate", "max",
+           "--duration", str(seconds), "--json"]
+    p = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        out, err = p.communicate(timeout=seconds + 120)
+    except subprocess.TimeoutExpired:
+        p.kill()
+        out, err = p.communicate()
+    finally:
+        # ip netns exec execs the generator: its pid names its EAL prefix.
+        shutil.rmtree(f"/var/run/dpdk/sluice-gen-{p.pid}", ignore_errors=True)
+    lines = [l for l in out.splitlines() if l.startswith("{")]
+    check(lines, f"sluice-gen printed no report (exit {p.returncode}):\n{err[-3000:]}")
+    return p.returncode, json.loads(lines[-1]), err
+
+
+def e2e_check(tag, g, dm):
+    """The accounting: generator and daemon agree, every drop is counted."""
+    lines = []
+
+    def line(what, ok, detail):
+        lines.append(f"  check {tag}: {what}: {detail} -> {'ok' if ok else 'FAILED'}")
+        return ok
+
+    ok = True
+    outcomes = g["frames_acked"] + g["failed"] + g["lost"] + g["interrupted"]
+    ok &= line("frames sent = acked + failed + lost + interrupted",
+               g["frames_sent"] == outcomes,
+               f"{g['frames_sent']} = {g['frames_acked']} + {g['failed']} + {g['lost']} + "
+               f"{g['interrupted']}")
+    ok &= line("nothing lost, failed, badly acked, refused by the port or the socket",
+               g["lost"] == 0 and g["failed"] == 0 and g["interrupted"] == 0 and
+               g["bad_acks"] == 0 and g["send_errors"] == 0 and g["dpdk"]["tx_dropped"] == 0,
+               f"lost {g['lost']} failed {g['failed']} interrupted {g['interrupted']} bad_acks "
+               f"{g['bad_acks']} send_errors {g['send_errors']} tx_dropped "
+               f"{g['dpdk']['tx_dropped']}")
+    ok &= line("datagrams sent (with resends) = SLW1 frames the RX lcore took",
+               g["transmissions"] == dm["dpdk_rx_ingest_frames"],
+               f"{g['transmissions']} (retried {g['retried']}, throttle resends "
+               f"{g['throttle_resends']}) = {dm['dpdk_rx_ingest_frames']}")
+    fates = sum(dm.get("dpdk_rx_" + f, 0) for f in RX_FATES) + \
+        sum(v for k, v in dm.items() if k.startswith("dpdk_rx_bad_"))
+    ok &= line("packets = SLW1 + ARP + ICMP + not for us + fragments + bad",
+               dm["dpdk_rx_rx_packets"] == fates, f"{dm['dpdk_rx_rx_packets']} = {fates}")
+    outs = {o: dm.get("ingest_" + o, 0) for o in OUTCOMES}
+    detail = " + ".join(f"{o} {v}" for o, v in outs.items() if v) or "0"
+    ok &= line("frames = frames_ok + every other outcome",
+               dm["ingest_frames"] == sum(outs.values()),
+               f"{dm['ingest_frames']} = {detail}")
+    ok &= line("records = stored + rejected",
+               dm["ingest_records"] == dm["ingest_records_stored"] + dm["ingest_records_rejected"],
+               f"{dm['ingest_records']} = {dm['ingest_records_stored']} + "
+               f"{dm['ingest_records_rejected']}")
+    ok &= line("records acked by the generator = records stored by sluiced",
+               g["records_acked"] == dm["ingest_records_stored"],
+               f"{g['records_acked']} = {dm['ingest_records_stored']}")
+    ok &= line("ack datagrams: sent by sluiced = received by the generator, none dropped",
+               dm["dpdk_rx_acks_sent"] == g["acks_received"] and
+               dm.get("ingest_ack_tx_drop", 0) == 0 and dm.get("dpdk_rx_acks_dropped", 0) == 0,
+               f"{dm['dpdk_rx_acks_sent']} = {g['acks_received']}, ack_tx_drop "
+               f"{dm.get('ingest_ack_tx_drop', 0)}")
+    for l in lines:
+        say(l)
+    return ok
+
+
+def part_e2e(sluiced, sluice_gen, scratch, quick):
+    seconds = 3 if quick else 10
+    figs = []
+    for size in SIZES:
+        stream = f"dp-e2e-{size}b"
+        per = records_per_frame(stream, size)
+        tag = f"e2e-{size}b"
+        net = Net()
+        d = None
+        try:
+            d = Daemon(sluiced, scratch, tag, ["--dpdk-vdev", f"net_af_packet0,iface={net.host_if}",
+                                               "--dpdk-ip", net.ip])
+            d.wait_ready()
+            d.create_stream(stream)
+            m0, _ = d.metrics()
+            say(f"e2e {size}-byte records: sluice-gen over net_af_packet on a veth, {per} "
+                f"records per frame, window {GEN_WINDOW}, {seconds} s, fsync durability")
+            code, g, err = run_gen(sluice_gen, net, stream, size, per, seconds)
+            m1, _ = d.metrics()
+            d.stop_clean()
+        except Exception:
+            if d is not None:
+                say(f"sluiced log ({tag}):\n" + d.text()[-4000:])
+            raise
+        finally:
+            if d is not None:
+                d.close()
+            net.close()
+        dm = delta(m0, m1)
+        say(f"  sluice-gen: {g['frames_sent']} frames, {g['records_acked']} records acked in "
+            f"{g['elapsed_s']:.2f} s, ack latency p50 {g['latency']['p50_us']:.0f} us, p99 "
+            f"{g['latency']['p99_us']:.0f} us; exit {code}")
+        balanced = e2e_check(tag, g, dm)
+        check(balanced and code == 0,
+              f"{tag}: the accounting does not balance (sluice-gen exit {code}):\n{err[-2000:]}")
+        rps = g["records_acked"] / g["elapsed_s"]
+        figs.append((size, per, rps, rps * size / 1e6, g))
+    return figs
+
+
+# ------------------------------------------------------------- main ----
+
+def main(argv):
+    if len(argv) < 4 or (len(argv) == 5 and argv[4] != "--quick") or len(argv) > 5:
+        print(__doc__.splitlines()[2], file=sys.stderr)
+        return 2
+    sluiced, sluice_gen, scratch = argv[1:4]
+    quick = len(argv) == 5
+    if os.geteuid() != 0:
+        say("skip: needs root (DPDK EAL, veth pairs, network namespaces)")
+        return SKIP
+    if not {MAIN_CPU, RX_CPU} <= os.sched_getaffinity(0):
+        say(f"skip: needs CPUs {MAIN_CPU} and {RX_CPU}")
+        return SKIP
+    os.makedirs(scratch, exist_ok=True)
+    try:
+        rx = part_rx(sluiced, scratch, quick)
+        e2e = part_e2e(sluiced, sluice_gen, scratch, quick)
+    except Failed as e:
+        say(f"FAILED: {e}")
+        return 1
+    ref_name = "dpdk-testpmd rxonly, net_pcap infinite_rx, 1 lcore: packets/s x records/frame"
+    for size, per, r, ref in rx:
+        name = f"dataplane_rx_{size}b_mrps"
+        print(f"figure\t{name}\t{r['enqueue_per_s'] / 1e6:.3f}\tMrecords/s\t"
+              f"{ref * per / 1e6:.3f}\t{ref_name} (mean of 2)")
+        if size == 64:
+            print(f"target\t{name}\t{TARGET_RX_64B_MRPS}\t{ISSUE_RX}")
+        print(f"figure\tdataplane_rx_{size}b_fsync_stored_mrps\t{r['stored_per_s'] / 1e6:.3f}\t"
+              f"Mrecords/s\t-\t-")
+        print(f"figure\tdataplane_rx_{size}b_frames_mpps\t{r['pps'] / 1e6:.3f}\tMpackets/s\t"
+              f"{ref / 1e6:.3f}\tdpdk-testpmd rxonly, net_pcap infinite_rx, 1 lcore (mean of 2)")
+    for size, per, rps, mbps, g in e2e:
+        print(f"figure\tdataplane_e2e_af_packet_{size}b_fsync_krps\t{rps / 1e3:.1f}\tkrecords/s\t-\t-")
+        print(f"figure\tdataplane_e2e_af_packet_{size}b_fsync_mbps\t{mbps:.2f}\tMB/s\t-\t-")
+        print(f"figure\tdataplane_e2e_af_packet_{size}b_fsync_p99_us\t{g['latency']['p99_us']:.0f}"
+              f"\tus\t-\t-")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv))
