@@ -103,9 +103,10 @@ static const struct key keys[] = {
     {"ingest", "listen", T_HOSTPORT, F(ingest_listen), 0, 0, "127.0.0.1:7400",
      "SLW1 ingest on the host's kernel stack: UDP and TCP on this address\n"
      "(the DPDK dataplane listens on dpdk.ip instead)."},
-    {"ingest", "kernel", T_SWITCH, F(ingest_kernel), 0, 0, "auto",
-     "Run the kernel UDP/TCP ingest backend on ingest.listen: on, off, or\n"
-     "auto (when DPDK is not up or has no port)."},
+    {"ingest", "kernel", T_SWITCH, F(ingest_kernel), 0, 0, "on",
+     "Run the kernel UDP/TCP ingest backend on ingest.listen (the host's\n"
+     "stack, beside the DPDK door; TCP producers come in here): on, off, or\n"
+     "auto (only when no DPDK RX lcore takes SLW1)."},
     {"ingest", "frames_max", T_U32, F(ingest_frames_max), 16, 1048576, "4096",
      "Frames awaiting storage at once, per ingest thread (each RX lcore, the\n"
      "kernel backend); more are answered THROTTLED."},

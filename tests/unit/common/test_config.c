@@ -201,7 +201,7 @@ static const char defaults_text[] = "[daemon]\n"
 				    "\n"
 				    "[ingest]\n"
 				    "listen = 127.0.0.1:7400\n"
-				    "kernel = auto\n"
+				    "kernel = on\n"
 				    "frames_max = 4096\n"
 				    "producers_max = 1024\n"
 				    "udp_buffers = 256\n"
@@ -263,7 +263,7 @@ static void test_defaults(void)
 	CHECK_EQ_U64(cfg.api_idle_timeout_ms, 60000);
 	CHECK_STREQ(cfg.ingest_listen.host, "127.0.0.1");
 	CHECK_EQ_U64(cfg.ingest_listen.port, 7400);
-	CHECK_EQ_U64(cfg.ingest_kernel, SL_SWITCH_AUTO);
+	CHECK_EQ_U64(cfg.ingest_kernel, SL_SWITCH_ON);
 	CHECK_EQ_U64(cfg.ingest_frames_max, 4096);
 	CHECK_EQ_U64(cfg.ingest_producers_max, 1024);
 	CHECK_EQ_U64(cfg.ingest_udp_buffers, 256);
@@ -1008,7 +1008,7 @@ static void test_format(void)
 	    {"api.appends_inflight_max", "16"},
 	    {"api.shard_limit", "65536"},
 	    {"ingest.listen", "0.0.0.0:7401"},
-	    {"ingest.kernel", "on"},
+	    {"ingest.kernel", "auto"},
 	    {"ingest.frames_max", "16"},
 	    {"ingest.producers_max", "1048576"},
 	    {"ingest.udp_buffers", "8"},
@@ -1070,7 +1070,7 @@ static void test_format(void)
 			    "\n"
 			    "[ingest]\n"
 			    "listen = 0.0.0.0:7401\n"
-			    "kernel = on\n"
+			    "kernel = auto\n"
 			    "frames_max = 16\n"
 			    "producers_max = 1048576\n"
 			    "udp_buffers = 8\n"
@@ -1130,7 +1130,7 @@ static void test_format(void)
 	CHECK_STREQ(again.dpdk_vdev[1], "net_af_packet0,iface=veth0");
 	CHECK_EQ_U64(again.dpdk_ip, cfg.dpdk_ip);
 	CHECK_EQ_U64(again.dpdk_huge, SL_HUGE_ON);
-	CHECK_EQ_U64(again.ingest_kernel, SL_SWITCH_ON);
+	CHECK_EQ_U64(again.ingest_kernel, SL_SWITCH_AUTO);
 	CHECK_EQ_U64(set(&again, "ingest.kernel", "off", &err), 0);
 	CHECK_EQ_U64(again.ingest_kernel, SL_SWITCH_OFF);
 	CHECK(!again.dpdk_enabled && !again.dpdk_in_memory);
