@@ -17,6 +17,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
+#include <sys/eventfd.h>
 #include <sys/file.h>
 #include <sys/signalfd.h>
 #include <sys/stat.h>
@@ -224,6 +225,10 @@ static int control_thread(void *arg, int stop_fd)
 		control_fini(&c);
 		return rc;
 	}
+	/* Listening: boot may say "ready" now. */
+	uint64_t one = 1;
+	if (write(c.d->control_ready_fd, &one, sizeof(one)) != sizeof(one))
+		SL_WARN(SUBSYS, "control ready: %s", sl_strerror(sl_neg_errno()));
 	while (!c.stopping && rc >= 0)
 		rc = sl_evloop_run_once(c.loop, -1);
 	if (rc < 0)
@@ -356,6 +361,34 @@ static void start_rx(struct sl_daemon *d)
 		sl_rx_lcore_count(d->rx), d->eal.port_count);
 }
 
+/*
+ * "ready" means every door is open: wait until the control thread listens
+ * on api.listen (or returns, having logged why it could not).
+ */
+#define CONTROL_READY_MS 10000
+static int wait_control_ready(struct sl_daemon *d)
+{
+	struct pollfd p[2] = {
+	    {.fd = d->control_ready_fd, .events = POLLIN},
+	    {.fd = sl_threads_exit_fd(d->threads), .events = POLLIN},
+	};
+	for (;;) {
+		int n = poll(p, 2, CONTROL_READY_MS);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0)
+			return sl_neg_errno();
+		if (n == 0) {
+			SL_ERR(SUBSYS, "the control thread did not start serving in %u ms",
+			       CONTROL_READY_MS);
+			return -ETIMEDOUT;
+		}
+		if (p[0].revents & POLLIN)
+			return 0;
+		return -EPIPE; /* a thread returned: it logged why */
+	}
+}
+
 int sl_daemon_boot(struct sl_daemon *d, const struct sl_config *cfg)
 {
 	int rc;
@@ -363,6 +396,9 @@ int sl_daemon_boot(struct sl_daemon *d, const struct sl_config *cfg)
 	d->cfg = *cfg;
 	d->lock_fd = -1;
 	d->signal_fd = -1;
+	d->control_ready_fd = eventfd(0, EFD_CLOEXEC);
+	if (d->control_ready_fd < 0)
+		return sl_neg_errno();
 	SL_INFO(SUBSYS, "sluiced %s starting, pid %d", SL_VERSION, (int)getpid());
 	if ((rc = block_signals(d)) != 0) {
 		SL_ERR(SUBSYS, "signals: %s", sl_strerror(rc));
@@ -380,6 +416,8 @@ int sl_daemon_boot(struct sl_daemon *d, const struct sl_config *cfg)
 		SL_ERR(SUBSYS, "starting threads: %s", sl_strerror(rc));
 		goto err_threads;
 	}
+	if ((rc = wait_control_ready(d)) != 0)
+		goto err_threads;
 	SL_INFO(SUBSYS, "ready: data dir %s, %u thread(s), dataplane %s", d->cfg.data_dir,
 		sl_threads_count(d->threads), d->eal.up ? "DPDK" : "kernel");
 	return 0;
@@ -399,6 +437,8 @@ err_signals:
 	if (d->signal_fd >= 0)
 		close(d->signal_fd);
 	d->signal_fd = -1;
+	close(d->control_ready_fd);
+	d->control_ready_fd = -1;
 	return rc;
 }
 
@@ -461,6 +501,8 @@ int sl_daemon_shutdown(struct sl_daemon *d)
 	unlock_data_dir(d);
 	close(d->signal_fd);
 	d->signal_fd = -1;
+	close(d->control_ready_fd);
+	d->control_ready_fd = -1;
 	SL_INFO(SUBSYS, "stopped%s", rc ? " with errors" : "");
 	return rc;
 }

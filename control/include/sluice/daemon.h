@@ -35,6 +35,7 @@ struct sl_daemon {
 	struct sl_rx *rx; /* DPDK RX lcores; NULL when DPDK ingest is off */
 	int lock_fd;
 	int signal_fd;
+	int control_ready_fd; /* eventfd: the control thread serves the API */
 	sigset_t signals;
 	char pid_path[SL_CONFIG_PATH_MAX + 32];
 };
