@@ -300,13 +300,14 @@ static void print_children(const struct cmd *group, const char *prefix, FILE *ou
 {
 	for (const struct cmd *c = group->sub; c->name; c++) {
 		char name[64];
+		/* Command names are short words: the nesting is two deep. */
+		int n = snprintf(name, sizeof(name), "%s%s%s", prefix, c->name, c->sub ? " " : "");
+		SL_ASSERT(n > 0 && (size_t)n < sizeof(name));
 
 		if (c->sub) {
-			snprintf(name, sizeof(name), "%s%s ", prefix, c->name);
 			print_children(c, name, out);
 			continue;
 		}
-		snprintf(name, sizeof(name), "%s%s", prefix, c->name);
 		fprintf(out, "  %-*s%s\n", USAGE_COLUMN - 2, name, c->summary);
 	}
 }
