@@ -46,6 +46,7 @@ enum {
 	C_FRAMES_PARTIAL,
 	C_RECORDS_STORED,
 	C_RECORDS_REJECTED,
+	C_RECORDS_DUPLICATE,
 	C_MALFORMED_FIRST, /* one per enum sl_slw1_reason, R_NONE excluded */
 	C_MALFORMED_LAST = C_MALFORMED_FIRST + SL_SLW1_R_COUNT - 2,
 	C_UNAUTHORIZED,
@@ -76,7 +77,10 @@ static const struct sl_counter_def defs[C_COUNT] = {
     [C_FRAMES_PARTIAL] = {"frames_partial", "frames stored in part (some shards refused)"},
     [C_RECORDS_STORED] = {"records_stored", "records stored (acked or not)"},
     [C_RECORDS_REJECTED] = {"records_rejected",
-			    "records of parsed frames refused (throttled, not found, ...)"},
+			    "records of parsed frames not stored: throttled, stream not found, "
+			    "too large, stale, shard failed, stopping"},
+    [C_RECORDS_DUPLICATE] = {"records_duplicate",
+			     "records of retransmitted frames, not stored again"},
     [C_MALFORMED_FIRST + SL_SLW1_R_BAD_MAGIC - 1] = {"malformed_bad_magic",
 						     "frames dropped: not SLW1 magic"},
     [C_MALFORMED_FIRST + SL_SLW1_R_BAD_VERSION - 1] = {"malformed_bad_version",
@@ -387,6 +391,14 @@ static void answer(struct sl_ingest_port *p, const struct sl_slw1_frame *f, cons
 	send_ack(p, reply, cookie, &a, NULL, 0);
 }
 
+/* Answer a parsed frame that stores nothing: its records are rejected. */
+static void refuse(struct sl_ingest_port *p, const struct sl_slw1_frame *f, const uint8_t *reply,
+		   uint64_t cookie, uint8_t status, unsigned counter)
+{
+	sl_counter_add(p->c, C_RECORDS_REJECTED, f->record_count);
+	answer(p, f, reply, cookie, status, counter);
+}
+
 /* Answer a retransmission from its dedupe slot. */
 static void answer_duplicate(struct sl_ingest_port *p, const struct sl_slw1_frame *f,
 			     const uint8_t *reply, uint64_t cookie, const struct dslot *s)
@@ -577,18 +589,18 @@ bool sl_ingest_frame(struct sl_ingest_port *p, const uint8_t *buf, size_t len, v
 	}
 	sl_counter_add(p->c, C_RECORDS, f.record_count);
 	if (__builtin_expect(sl_store_stopping(p->st), 0)) {
-		answer(p, &f, reply, cookie, SL_SLW1_SHUTTING_DOWN, C_SHUTTING_DOWN);
+		refuse(p, &f, reply, cookie, SL_SLW1_SHUTTING_DOWN, C_SHUTTING_DOWN);
 		return false;
 	}
 	const struct sl_shardmap *map = sl_store_shardmap(p->st);
 	const struct sl_shardmap_stream *s = sl_shardmap_stream(map, f.stream, f.stream_len);
 	if (s == NULL) {
-		answer(p, &f, reply, cookie, SL_SLW1_STREAM_NOT_FOUND, C_STREAM_NOT_FOUND);
+		refuse(p, &f, reply, cookie, SL_SLW1_STREAM_NOT_FOUND, C_STREAM_NOT_FOUND);
 		return false;
 	}
 	for (uint16_t i = 0; i < f.record_count; i++) {
 		if ((uint32_t)p->recs[i].key_len + p->recs[i].data_len > s->max_record_bytes) {
-			answer(p, &f, reply, cookie, SL_SLW1_TOO_LARGE, C_TOO_LARGE);
+			refuse(p, &f, reply, cookie, SL_SLW1_TOO_LARGE, C_TOO_LARGE);
 			return false;
 		}
 	}
@@ -603,6 +615,7 @@ bool sl_ingest_frame(struct sl_ingest_port *p, const uint8_t *buf, size_t len, v
 			pr->used = p->tick;
 			slot = &pr->slots[f.batch_seq & (SL_INGEST_DEDUPE_WINDOW - 1)];
 			if (slot->state != SLOT_EMPTY && slot->batch_seq == f.batch_seq) {
+				sl_counter_add(p->c, C_RECORDS_DUPLICATE, f.record_count);
 				if (slot->state == SLOT_DONE)
 					answer_duplicate(p, &f, reply, cookie, slot);
 				else
@@ -611,13 +624,13 @@ bool sl_ingest_frame(struct sl_ingest_port *p, const uint8_t *buf, size_t len, v
 			}
 			if (pr->max_seq >= SL_INGEST_DEDUPE_WINDOW &&
 			    f.batch_seq <= pr->max_seq - SL_INGEST_DEDUPE_WINDOW) {
-				answer(p, &f, reply, cookie, SL_SLW1_STALE_BATCH, C_STALE_BATCH);
+				refuse(p, &f, reply, cookie, SL_SLW1_STALE_BATCH, C_STALE_BATCH);
 				return false;
 			}
 			if (slot->state == SLOT_PENDING) {
 				/* The slot's frame (64 batches back) is still being
 				 * stored: its place cannot be taken yet. */
-				answer(p, &f, reply, cookie, SL_SLW1_THROTTLED, C_THROTTLED);
+				refuse(p, &f, reply, cookie, SL_SLW1_THROTTLED, C_THROTTLED);
 				return false;
 			}
 		}
@@ -634,7 +647,7 @@ bool sl_ingest_frame(struct sl_ingest_port *p, const uint8_t *buf, size_t len, v
 		fr = p->free_large;
 		p->free_large = fr->next_free;
 	} else {
-		answer(p, &f, reply, cookie, SL_SLW1_THROTTLED, C_THROTTLED_NO_CONTEXT);
+		refuse(p, &f, reply, cookie, SL_SLW1_THROTTLED, C_THROTTLED_NO_CONTEXT);
 		return false;
 	}
 

@@ -108,6 +108,13 @@ static void print_human(json_t *all, bool every)
 		printf("accounting: %" PRIu64 " frames = %" PRIu64 " ended + %" PRIu64
 		       " in flight or unexplained\n",
 		       frames, ended, frames >= ended ? frames - ended : 0);
+		uint64_t recs = get(ingest, "records"), done = get(ingest, "records_stored") +
+							       get(ingest, "records_rejected") +
+							       get(ingest, "records_duplicate");
+		printf("            %" PRIu64 " records = %" PRIu64 " stored + %" PRIu64
+		       " rejected + %" PRIu64 " duplicate + %" PRIu64 " in flight or unexplained\n",
+		       recs, get(ingest, "records_stored"), get(ingest, "records_rejected"),
+		       get(ingest, "records_duplicate"), recs >= done ? recs - done : 0);
 	}
 }
 
@@ -117,6 +124,8 @@ int sl_cli_stats(struct cli *cli, int argc, char **argv)
 	for (int i = 0; i < argc; i++) {
 		if (strcmp(argv[i], "--all") == 0)
 			every = true;
+		else if (strcmp(argv[i], "--json") == 0)
+			cli->json = true;
 		else
 			return sl_cli_bad_arg("stats", "argument", argv[i]);
 	}

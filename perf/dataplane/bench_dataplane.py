@@ -636,9 +636,10 @@ def e2e_check(tag, g, dm):
                dm["ingest_frames"] == sum(outs.values()),
                f"{dm['ingest_frames']} = {detail}")
     ok &= line("records = stored + rejected",
-               dm["ingest_records"] == dm["ingest_records_stored"] + dm["ingest_records_rejected"],
+               dm["ingest_records"] == dm["ingest_records_stored"] + dm["ingest_records_rejected"]
+               + dm.get("ingest_records_duplicate", 0),
                f"{dm['ingest_records']} = {dm['ingest_records_stored']} + "
-               f"{dm['ingest_records_rejected']}")
+               f"{dm['ingest_records_rejected']} + {dm.get('ingest_records_duplicate', 0)}")
     ok &= line("records acked by the generator = records stored by sluiced",
                g["records_acked"] == dm["ingest_records_stored"],
                f"{g['records_acked']} = {dm['ingest_records_stored']}")

@@ -395,5 +395,11 @@ int main(void)
 {
 	test_frames();
 	test_throttled();
+	/* Every record of a parsed frame ended once: stored, rejected or a
+	 * duplicate (nothing is in flight now). */
+	CHECK(counter("records") > 0);
+	CHECK(counter("records") == counter("records_stored") + counter("records_rejected") +
+					counter("records_duplicate"));
+	CHECK(counter("records_duplicate") > 0 && counter("records_rejected") > 0);
 	return sl_check_finish("test_ingest");
 }
