@@ -23,6 +23,9 @@
  *      the ARNs we show.
  *   7. the operation: member types (SerializationException), model
  *      constraints (ValidationException), then its own rules.
+ * A PutRecords body of the shape SDKs send is read by a scanner of its own
+ * instead of jansson (kinesis_scan.c: the same values, none of jansson's
+ * copies); any other body takes the path above.
  * Every answer carries x-amzn-RequestId (a UUID) and x-amz-id-2.
  *
  * Completions: an append's done() runs on its shard's writer thread. It
@@ -482,6 +485,10 @@ static bool check_protocol(struct kin_call *c, const struct sl_kinesis_request *
 			      BODY_MAX);
 		return false;
 	}
+	/* PutRecords in the shape SDKs send skips jansson (kinesis_scan.c) */
+	if (op_ok && ops[t->op].fn == kin_op_put_records && !c->k->scan_off &&
+	    kin_put_records_scan(c, req->body, req->body_len))
+		return true;
 	json_error_t jerr;
 	c->root = json_loadb((const char *)req->body, req->body_len, 0, &jerr);
 	if (c->root == NULL || !json_is_object(c->root)) {
@@ -690,7 +697,9 @@ int sl_kinesis_create(const struct sl_kinesis_options *o, struct sl_kinesis **ou
 		k->done_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
 		k->rrecs = calloc(SL_KINESIS_GET_RECORDS_MAX, sizeof(*k->rrecs));
 		k->rbuf = malloc(SL_KINESIS_GET_BYTES_MAX);
-		if (k->done_ring == NULL || k->rrecs == NULL || k->rbuf == NULL)
+		k->scan_recs = calloc(SL_FRAME_RECORDS_MAX, sizeof(*k->scan_recs));
+		if (k->done_ring == NULL || k->rrecs == NULL || k->rbuf == NULL ||
+		    k->scan_recs == NULL)
 			rc = -ENOMEM;
 		else if (k->done_fd < 0)
 			rc = sl_neg_errno();
@@ -718,5 +727,6 @@ void sl_kinesis_destroy(struct sl_kinesis *k)
 		close(k->done_fd);
 	free(k->rrecs);
 	free(k->rbuf);
+	free(k->scan_recs);
 	free(k);
 }

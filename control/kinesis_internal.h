@@ -3,8 +3,9 @@
  * The Kinesis API's internals, shared by kinesis.c (object, protocol,
  * dispatch, replies, completions), kinesis_json.c (the JSON writer, typed
  * member access with Kinesis's SerializationException and
- * ValidationException rules, base64), kinesis_streams.c, kinesis_tags.c
- * and kinesis_records.c (the operations). Not a public header.
+ * ValidationException rules), kinesis_b64.c (base64), kinesis_scan.c (the
+ * PutRecords fast path), kinesis_streams.c, kinesis_tags.c and
+ * kinesis_records.c (the operations). Not a public header.
  *
  * Kinesis exception names live here, in one table (kinesis.c).
  */
@@ -78,6 +79,9 @@ void kjw_arr_end(struct kjw *w);
 void kjw_key(struct kjw *w, const char *key);
 void kjw_str(struct kjw *w, const char *s, size_t len); /* escaped; bad UTF-8 as U+FFFD */
 void kjw_cstr(struct kjw *w, const char *s);
+/* A string that needs no escaping (printable ASCII without '"' or '\\',
+ * asserted in debug builds): copied between quotes as it is. */
+void kjw_str_plain(struct kjw *w, const char *s, size_t len);
 void kjw_u64(struct kjw *w, uint64_t v);
 void kjw_bool(struct kjw *w, bool v);
 void kjw_u128(struct kjw *w, sl_u128 v);          /* as a decimal string */
@@ -89,7 +93,7 @@ static inline size_t kjw_str_bound(size_t len)
 	return 2 + len * 6;
 }
 
-/* ---- base64 (kinesis_json.c) ---- */
+/* ---- base64 (kinesis_b64.c) ---- */
 
 static inline size_t kin_b64_len(size_t n)
 {
@@ -104,13 +108,68 @@ enum kin_b64_err {
 	KIN_B64_ECHAR = 2, /* a character outside [A-Za-z0-9+/], or '=' inside */
 	KIN_B64_ELAST = 3, /* bad padding or non-zero unused bits at the end */
 };
+/* Bytes that n characters of base64 decode to, at most. */
+static inline size_t kin_b64_decoded_max(size_t n)
+{
+	return n / 4 * 3;
+}
 /*
- * Strict check, as Kinesis checks a Blob; *out_len gets the decoded length,
- * *bad the offending character for KIN_B64_ECHAR.
+ * Check and decode in one pass, strictly as Kinesis checks a Blob (rules
+ * at the top of kinesis_b64.c). OK: *out_len bytes written to out, and
+ * nothing beyond them. ECHAR: *bad is the offending character. On an
+ * error out's content is undefined, but never more than
+ * kin_b64_decoded_max(n) bytes are written. out NULL: check only.
  */
+enum kin_b64_err kin_b64_decode_strict(const char *in, size_t n, uint8_t *out, size_t *out_len,
+				       char *bad);
+/* Check only; *out_len gets the decoded length, *bad as above. */
 enum kin_b64_err kin_b64_check(const char *in, size_t n, size_t *out_len, char *bad);
-/* Decode checked input into out (the length kin_b64_check gave). */
+/* Decode input kin_b64_check accepted into out (asserted). */
 void kin_b64_decode(const char *in, size_t n, uint8_t *out);
+
+/* Decoders, in order; the best the CPU runs is used (chosen at first use). */
+enum kin_b64_impl {
+	KIN_B64_IMPL_SCALAR = 0, /* a 256-entry table, a quad at a time */
+	KIN_B64_IMPL_AVX2 = 1,   /* 32 characters a block */
+	KIN_B64_IMPL_AVX512 = 2, /* AVX-512 VBMI, 64 characters a block */
+};
+enum kin_b64_impl kin_b64_impl_best(void);
+/* Use impl from now on (tests): 0, or -ENOTSUP when the CPU lacks it.
+ * Not thread-safe: call before decoding starts. */
+int kin_b64_impl_set(enum kin_b64_impl impl);
+
+/* ---- the PutRecords fast path (kinesis_scan.c) ---- */
+
+#define KIN_DATA_MAX_MODEL 10485760 /* the Data member's bound in the API model */
+
+/* One record of a scanned body: offsets into the scan's buffer. */
+struct kin_scan_record {
+	uint32_t data_off, data_len; /* Data, decoded */
+	uint32_t key_off, key_len;   /* PartitionKey, copied */
+	uint32_t ehk_off, ehk_len;   /* ExplicitHashKey, copied, when has_ehk */
+	bool has_ehk;
+};
+
+struct kin_scan_put {
+	const char *stream_name; /* spans of the body, NULL when absent */
+	const char *stream_arn;
+	size_t stream_name_len, stream_arn_len;
+	uint32_t count; /* records */
+	size_t bytes;   /* Data and PartitionKey bytes (the 5 MB rule) */
+	size_t used;    /* bytes of the buffer used */
+};
+
+/*
+ * Scan a PutRecords body of the shape SDKs send (the grammar is at the top
+ * of kinesis_scan.c). true: the body is that shape and its records hold no
+ * type or validation error; recs[0..count) and out describe it, and buf
+ * holds the decoded data and copied keys. false: anything else; nothing
+ * was answered and the body must go through jansson. recs has room for
+ * SL_FRAME_RECORDS_MAX, buf for len bytes (enough: the body spends at
+ * least as many bytes on each string as it decodes or copies to). Pure.
+ */
+bool kin_scan_put_records(const char *body, size_t len, struct kin_scan_record *recs, uint8_t *buf,
+			  struct kin_scan_put *out);
 
 /* ---- a call: one request from dispatch to reply ---- */
 
@@ -218,6 +277,9 @@ struct sl_kinesis {
 	/* GetRecords scratch, allocated once */
 	struct sl_read_record *rrecs;
 	uint8_t *rbuf;
+	/* PutRecords fast path scratch: SL_FRAME_RECORDS_MAX records */
+	struct kin_scan_record *scan_recs;
+	bool scan_off; /* tests: every PutRecords body through jansson */
 	struct sl_kinesis_stats stats;
 	char http_rid[37]; /* the HTTP server's own refusals (kinesis_http.c) */
 	char http_id2[100];
@@ -235,6 +297,8 @@ struct kin_stream_ref {
 
 /* Read and validate StreamName and StreamARN (both optional in the model). */
 void kin_get_stream_ref(struct kin_call *c, struct kin_stream_ref *ref);
+/* Validate the members ref holds (kin_get_stream_ref's checks). */
+void kin_stream_ref_check(struct kin_call *c, const struct kin_stream_ref *ref);
 /* The name the reference means (StreamName, or the name in StreamARN);
  * answers (InvalidArgument, ResourceNotFound) and returns false if none. */
 bool kin_ref_name(struct kin_call *c, const struct kin_stream_ref *ref, const char **name,
@@ -307,6 +371,14 @@ kin_op_fn kin_op_create_stream, kin_op_delete_stream, kin_op_describe_stream,
 kin_op_fn kin_op_add_tags_to_stream, kin_op_remove_tags_from_stream, kin_op_list_tags_for_stream,
     kin_op_tag_resource, kin_op_untag_resource, kin_op_list_tags_for_resource;
 kin_op_fn kin_op_put_record, kin_op_put_records, kin_op_get_shard_iterator, kin_op_get_records;
+
+/*
+ * kinesis.c, before parsing a PutRecords body with jansson: the fast path
+ * (kinesis_scan.c). true: the body was scanned, c->async holds the
+ * request's records and kin_op_put_records finishes it (c->root stays
+ * NULL); false: not the shape the scanner takes, parse it as usual.
+ */
+bool kin_put_records_scan(struct kin_call *c, const uint8_t *body, size_t len);
 
 /* kinesis.c: hand an append to storage on behalf of c (counts it in
  * flight); 0 or the store's -errno (-ENOBUFS also when the in-flight bound

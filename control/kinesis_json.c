@@ -2,9 +2,9 @@
 /*
  * JSON for the Kinesis API: a small writer for the answers (escaping that
  * never emits invalid UTF-8, epoch-second timestamps with milliseconds,
- * base64 blobs, 128-bit decimal strings), strict base64, and typed access
- * to request members with the two kinds of client error Kinesis's Coral
- * front end gives before an operation runs:
+ * base64 blobs, 128-bit decimal strings) and typed access to request
+ * members with the two kinds of client error Kinesis's Coral front end
+ * gives before an operation runs:
  *
  * - SerializationException: a member of the wrong JSON type (a number where
  *   a string belongs, a list where a structure belongs, a Blob that is not
@@ -203,6 +203,19 @@ void kjw_cstr(struct kjw *w, const char *s)
 	kjw_str(w, s, strlen(s));
 }
 
+void kjw_str_plain(struct kjw *w, const char *s, size_t len)
+{
+	sep(w);
+	if (!reserve(w, len + 2))
+		return;
+	for (size_t i = 0; i < len; i++)
+		SL_ASSERT_HOT(s[i] >= 0x20 && s[i] < 0x7F && s[i] != '"' && s[i] != '\\');
+	w->buf[w->len] = '"';
+	memcpy(w->buf + w->len + 1, s, len);
+	w->buf[w->len + 1 + len] = '"';
+	w->len += len + 2;
+}
+
 void kjw_u64(struct kjw *w, uint64_t v)
 {
 	char b[24];
@@ -246,92 +259,6 @@ void kjw_b64(struct kjw *w, const uint8_t *p, size_t len)
 	kin_b64_encode(p, len, w->buf + w->len);
 	w->len += n;
 	w->buf[w->len++] = '"';
-}
-
-/* ---- base64 ---- */
-
-static const char b64_alphabet[] =
-    "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-
-void kin_b64_encode(const uint8_t *in, size_t n, char *out)
-{
-	size_t i = 0;
-	for (; i + 3 <= n; i += 3) {
-		uint32_t v = (uint32_t)in[i] << 16 | (uint32_t)in[i + 1] << 8 | in[i + 2];
-		*out++ = b64_alphabet[v >> 18];
-		*out++ = b64_alphabet[(v >> 12) & 63];
-		*out++ = b64_alphabet[(v >> 6) & 63];
-		*out++ = b64_alphabet[v & 63];
-	}
-	if (i < n) {
-		uint32_t v = (uint32_t)in[i] << 16 | (i + 1 < n ? (uint32_t)in[i + 1] << 8 : 0);
-		*out++ = b64_alphabet[v >> 18];
-		*out++ = b64_alphabet[(v >> 12) & 63];
-		*out++ = i + 1 < n ? b64_alphabet[(v >> 6) & 63] : '=';
-		*out++ = '=';
-	}
-}
-
-static int b64_value(char ch)
-{
-	if (ch >= 'A' && ch <= 'Z')
-		return ch - 'A';
-	if (ch >= 'a' && ch <= 'z')
-		return ch - 'a' + 26;
-	if (ch >= '0' && ch <= '9')
-		return ch - '0' + 52;
-	if (ch == '+')
-		return 62;
-	if (ch == '/')
-		return 63;
-	return -1;
-}
-
-enum kin_b64_err kin_b64_check(const char *in, size_t n, size_t *out_len, char *bad)
-{
-	if (n % 4 != 0)
-		return KIN_B64_ELEN;
-	size_t pad = 0;
-	for (size_t i = 0; i < n; i++) {
-		if (in[i] == '=') {
-			/* '=' only in a run that ends the input */
-			if (i + 1 < n && in[i + 1] != '=') {
-				*bad = '=';
-				return KIN_B64_ECHAR;
-			}
-			pad++;
-		} else if (b64_value(in[i]) < 0) {
-			*bad = in[i];
-			return KIN_B64_ECHAR;
-		}
-	}
-	if (pad > 2)
-		return KIN_B64_ELAST;
-	if (pad > 0) {
-		int last = b64_value(in[n - pad - 1]);
-		int unused_mask = pad == 1 ? 0x3 : 0xF;
-		if ((last & unused_mask) != 0)
-			return KIN_B64_ELAST;
-	}
-	*out_len = n / 4 * 3 - pad;
-	return KIN_B64_OK;
-}
-
-void kin_b64_decode(const char *in, size_t n, uint8_t *out)
-{
-	for (size_t i = 0; i < n; i += 4) {
-		uint32_t v = 0;
-		int pad = 0;
-		for (int j = 0; j < 4; j++) {
-			int d = in[i + j] == '=' ? (pad++, 0) : b64_value(in[i + j]);
-			v = v << 6 | (uint32_t)d;
-		}
-		*out++ = (uint8_t)(v >> 16);
-		if (pad < 2)
-			*out++ = (uint8_t)(v >> 8);
-		if (pad < 1)
-			*out++ = (uint8_t)v;
-	}
 }
 
 /* ---- type errors (SerializationException) ---- */

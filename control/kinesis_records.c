@@ -47,8 +47,7 @@
 #define TOKEN_HEAD      49
 #define TOKEN_MAC       16
 #define TOKEN_BYTES_MAX (TOKEN_HEAD + SL_STREAM_NAME_MAX + TOKEN_MAC)
-#define DATA_MAX_MODEL  10485760 /* the Data member's bound in the API model */
-#define FUTURE_SLACK_MS 60000    /* clock steps we forgive a token's birth time */
+#define FUTURE_SLACK_MS 60000 /* clock steps we forgive a token's birth time */
 
 SL_STATIC_ASSERT((TOKEN_BYTES_MAX + 2) / 3 * 4 <= KIN_TOKEN_B64_MAX);
 
@@ -206,6 +205,7 @@ struct put_one {
 struct put_args {
 	const char *ordering, *key, *ehk, *b64;
 	size_t ordering_len, key_len, ehk_len, b64_len, data_len;
+	const uint8_t *data; /* decoded already (the fast path), else NULL */
 	struct kin_stream_ref ref;
 };
 
@@ -226,14 +226,18 @@ static void read_record(struct kin_call *c, json_t *obj, const char *prefix, str
 	bool has_data = kin_get_blob(c, obj, "Data", &a->b64, &a->b64_len, &a->data_len);
 	kin_v_notnull(c, path, has_data);
 	if (has_data)
-		kin_v_blobmax(c, path, a->data_len, DATA_MAX_MODEL);
+		kin_v_blobmax(c, path, a->data_len, KIN_DATA_MAX_MODEL);
 }
 
-/* Key + data against the stream's bound (SPEC §5: 1 MiB by default). */
-static bool record_fits(struct kin_call *c, const struct sl_shardmap_stream *s, const char *path,
+/* Key + data against the stream's bound (SPEC §5: 1 MiB by default).
+ * entry: the PutRecords entry, 1-based; 0 for PutRecord. */
+static bool record_fits(struct kin_call *c, const struct sl_shardmap_stream *s, uint32_t entry,
 			const struct put_args *a)
 {
 	if (a->data_len > s->max_record_bytes) {
+		char path[64] = "data";
+		if (entry > 0)
+			snprintf(path, sizeof(path), "records.%u.member.data", entry);
 		kin_v_blobmax(c, path, a->data_len, s->max_record_bytes);
 		kin_reply_gathered(c);
 		return false;
@@ -356,7 +360,7 @@ void kin_op_put_record(struct kin_call *c)
 	if (kin_reply_gathered(c))
 		return;
 	const struct sl_shardmap_stream *s = route_stream(c, &a.ref);
-	if (s == NULL || !record_fits(c, s, "data", &a) || !ordering_ok(c, &a, s->name))
+	if (s == NULL || !record_fits(c, s, 0, &a) || !ordering_ok(c, &a, s->name))
 		return;
 	if (!record_hash(c, a.ehk, a.ehk_len, a.key, a.key_len, &hash))
 		return;
@@ -376,7 +380,13 @@ struct put_many {
 	struct sl_record *recs; /* grouped by shard, request order within */
 	struct sl_append *apps;
 	uint32_t *app_first; /* recs index of each append's first record */
-	uint8_t *data;
+	uint8_t *data;       /* decoded data (and, scanned, the keys) */
+	/* the fast path (kinesis_scan.c) read the body: args hold the decoded
+	 * data; the stream members are spans of the body, valid only until
+	 * the request's dispatch returns */
+	bool scanned;
+	size_t bytes; /* Data and PartitionKey bytes */
+	struct kin_stream_ref scan_ref;
 };
 
 static void put_many_free(void *p)
@@ -441,6 +451,18 @@ static json_t *put_many_read(struct kin_call *c, struct kin_stream_ref *ref)
 	return list;
 }
 
+/* The 5 MB rule over the request's partition keys and data. */
+static bool put_many_size_ok(struct kin_call *c, size_t bytes)
+{
+	if (bytes <= SL_KINESIS_PUT_BYTES_MAX)
+		return true;
+	kin_reply_err(c, KX_INVALID_ARGUMENT,
+		      "Records size exceeds 5 MB limit: the request's partition keys and "
+		      "data take %zu bytes.",
+		      bytes);
+	return false;
+}
+
 /* Every entry's members into m->args; false when an error was answered. */
 static bool put_many_entries(struct kin_call *c, json_t *list, struct put_args *args, size_t *bytes)
 {
@@ -454,26 +476,15 @@ static bool put_many_entries(struct kin_call *c, json_t *list, struct put_args *
 		read_record(c, e, prefix, &args[i]);
 		*bytes += args[i].data_len + args[i].key_len;
 	}
-	if (kin_reply_gathered(c))
-		return false;
-	if (*bytes > SL_KINESIS_PUT_BYTES_MAX) {
-		kin_reply_err(c, KX_INVALID_ARGUMENT,
-			      "Records size exceeds 5 MB limit: the request's partition keys and "
-			      "data take %zu bytes.",
-			      *bytes);
-		return false;
-	}
-	return true;
+	return !kin_reply_gathered(c) && put_many_size_ok(c, *bytes);
 }
 
 /* Sizes, hashes and shards of every entry; false when answered. */
 static bool put_many_route(struct kin_call *c, struct put_many *m)
 {
-	char path[64];
 	for (uint32_t i = 0; i < m->n; i++) {
 		const struct put_args *a = &m->args[i];
-		snprintf(path, sizeof(path), "records.%u.member.data", i + 1);
-		if (!record_fits(c, m->s, path, a))
+		if (!record_fits(c, m->s, i + 1, a))
 			return false;
 		if (!record_hash(c, a->ehk, a->ehk_len, a->key, a->key_len, &m->hash[i]))
 			return false;
@@ -500,17 +511,21 @@ static bool put_many_group(struct kin_call *c, struct put_many *m)
 	for (uint32_t i = 0; i < m->n; i++) {
 		const struct put_args *a = &m->args[i];
 		uint32_t slot = start[m->shard_index[i]]++;
-		kin_b64_decode(a->b64, a->b64_len, m->data + off);
+		const uint8_t *data = a->data;
+		if (data == NULL) {
+			kin_b64_decode(a->b64, a->b64_len, m->data + off);
+			data = m->data + off;
+			off += a->data_len;
+		}
 		m->order[slot] = i;
 		m->recs[slot] = (struct sl_record){
 		    .key = (const uint8_t *)a->key,
-		    .data = m->data + off,
+		    .data = data,
 		    .hash_key = m->hash[i],
 		    .data_len = (uint32_t)a->data_len,
 		    .key_len = (uint16_t)a->key_len,
 		    .flags = a->ehk ? SL_RECORD_F_EXPLICIT_HASH_KEY : 0,
 		};
-		off += a->data_len;
 	}
 	free(start);
 	return true;
@@ -541,21 +556,48 @@ static void put_many_cut(struct put_many *m, uint32_t bytes_max, uint64_t now_ms
 	}
 }
 
-static void put_many_result(struct kin_call *c, struct kjw *w, const struct put_many *m,
-			    const struct sl_append *app, uint32_t r)
-{
+/* An append's text in the answer: its shard id, and the sequence number
+ * of its next record in decimal (counted up from the first: an append's
+ * records are consecutive, and they come in request order). */
+struct app_text {
 	char sid[KIN_SHARD_ID_BUF];
-	kin_shard_id_format(app->shard_id, sid);
+	char seq[SL_U128_DEC_BUF];
+	size_t sid_len, seq_len;
+	uint16_t next; /* the rank the next record must have */
+};
+
+/* Add one to a decimal string (len digits; room for one more). */
+static void dec_increment(char *s, size_t *len)
+{
+	size_t i = *len;
+	while (i > 0 && s[i - 1] == '9')
+		s[--i] = '0';
+	if (i > 0) {
+		s[i - 1]++;
+		return;
+	}
+	SL_ASSERT(*len < SL_U128_DEC_MAX); /* sequence numbers stay below 2^128 */
+	memmove(s + 1, s, *len);
+	s[0] = '1';
+	(*len)++;
+}
+
+static void put_many_result(struct kin_call *c, struct kjw *w, const struct put_many *m,
+			    const struct sl_append *app, struct app_text *t, uint32_t rank)
+{
 	kjw_obj_begin(w);
 	if (app->status == SL_APPEND_OK) {
+		SL_ASSERT(rank == t->next);
+		if (t->next++ > 0)
+			dec_increment(t->seq, &t->seq_len);
 		kjw_key(w, "SequenceNumber");
-		kjw_u128(w, app->first_seq + r);
+		kjw_str_plain(w, t->seq, t->seq_len);
 		kjw_key(w, "ShardId");
-		kjw_cstr(w, sid);
+		kjw_str_plain(w, t->sid, t->sid_len);
 	} else if (app->status == SL_APPEND_THROTTLED) {
 		char msg[256];
 		snprintf(msg, sizeof(msg),
-			 "Rate exceeded for shard %s in stream %s under account %s.", sid,
+			 "Rate exceeded for shard %s in stream %s under account %s.", t->sid,
 			 m->stream, c->k->account);
 		kjw_key(w, "ErrorCode");
 		kjw_cstr(w, kin_exc_name(KX_PROVISIONED_THROUGHPUT));
@@ -573,24 +615,31 @@ static void put_many_result(struct kin_call *c, struct kjw *w, const struct put_
 static void put_many_done(struct kin_call *c)
 {
 	struct put_many *m = c->async;
-	const struct sl_append **by_entry = calloc(m->n, sizeof(*by_entry));
+	uint32_t *by_entry = calloc(m->n, sizeof(*by_entry)); /* entry -> its append */
 	uint32_t *rank = calloc(m->n, sizeof(*rank)), failed = 0;
-	if (by_entry == NULL || rank == NULL) {
+	struct app_text *text = calloc(m->app_count, sizeof(*text));
+	if (by_entry == NULL || rank == NULL || text == NULL) {
 		free(by_entry);
 		free(rank);
+		free(text);
 		kin_reply_err(c, KX_INTERNAL_FAILURE, "Out of memory.");
 		return;
 	}
 	for (uint32_t a = 0; a < m->app_count; a++) {
-		for (uint16_t r = 0; r < m->apps[a].record_count; r++) {
+		const struct sl_append *app = &m->apps[a];
+		for (uint16_t r = 0; r < app->record_count; r++) {
 			uint32_t e = m->order[m->app_first[a] + r];
-			by_entry[e] = &m->apps[a];
+			by_entry[e] = a;
 			rank[e] = r;
 		}
-		if (m->apps[a].status != SL_APPEND_OK) {
-			failed += m->apps[a].record_count;
+		kin_shard_id_format(app->shard_id, text[a].sid);
+		text[a].sid_len = strlen(text[a].sid);
+		if (app->status == SL_APPEND_OK) {
+			text[a].seq_len = sl_u128_to_dec(app->first_seq, text[a].seq);
+		} else {
+			failed += app->record_count;
 			c->k->stats.records_throttled +=
-			    m->apps[a].status == SL_APPEND_THROTTLED ? m->apps[a].record_count : 0;
+			    app->status == SL_APPEND_THROTTLED ? app->record_count : 0;
 		}
 	}
 	c->k->stats.records_put += m->n - failed;
@@ -603,13 +652,14 @@ static void put_many_done(struct kin_call *c)
 	kjw_key(&w, "Records");
 	kjw_arr_begin(&w);
 	for (uint32_t e = 0; e < m->n; e++)
-		put_many_result(c, &w, m, by_entry[e], rank[e]);
+		put_many_result(c, &w, m, &m->apps[by_entry[e]], &text[by_entry[e]], rank[e]);
 	kjw_arr_end(&w);
 	kjw_key(&w, "EncryptionType");
 	kjw_cstr(&w, "NONE");
 	kjw_obj_end(&w);
 	free(by_entry);
 	free(rank);
+	free(text);
 	kin_reply_ok(c, &w);
 }
 
@@ -633,31 +683,95 @@ static void put_many_submit(struct kin_call *c, struct put_many *m)
 		put_many_done(c);
 }
 
-void kin_op_put_records(struct kin_call *c)
+bool kin_put_records_scan(struct kin_call *c, const uint8_t *body, size_t len)
 {
-	struct kin_stream_ref ref;
+	struct kin_scan_record *recs = c->k->scan_recs;
+	struct kin_scan_put sp;
+	SL_ASSERT(c->async == NULL);
+	uint8_t *buf = malloc(len ? len : 1);
+	if (buf == NULL)
+		return false; /* jansson's path answers it, or fails the same way */
+	if (!kin_scan_put_records((const char *)body, len, recs, buf, &sp)) {
+		free(buf);
+		return false;
+	}
+	SL_ASSERT(sp.count >= 1 && sp.count <= SL_FRAME_RECORDS_MAX);
+	struct put_many *m = put_many_new(sp.count, 0);
+	if (m == NULL) {
+		free(buf);
+		return false;
+	}
+	free(m->data);
+	m->data = buf;
+	m->scanned = true;
+	m->bytes = sp.bytes;
+	m->scan_ref = (struct kin_stream_ref){.name = sp.stream_name,
+					      .name_len = sp.stream_name_len,
+					      .arn = sp.stream_arn,
+					      .arn_len = sp.stream_arn_len};
+	for (uint32_t i = 0; i < sp.count; i++) {
+		const struct kin_scan_record *r = &recs[i];
+		m->args[i] = (struct put_args){
+		    .key = (const char *)buf + r->key_off,
+		    .key_len = r->key_len,
+		    .ehk = r->has_ehk ? (const char *)buf + r->ehk_off : NULL,
+		    .ehk_len = r->ehk_len,
+		    .data = buf + r->data_off,
+		    .data_len = r->data_len,
+		};
+	}
+	c->async = m;
+	c->async_free = put_many_free;
+	c->k->stats.puts_scanned++;
+	return true;
+}
+
+/* The jansson path: the entries into a new put_many (c->async); false
+ * when the request was answered. */
+static bool put_many_from_json(struct kin_call *c, struct kin_stream_ref *ref)
+{
 	size_t bytes;
-	json_t *list = put_many_read(c, &ref);
+	json_t *list = put_many_read(c, ref);
 	if (kin_reply_gathered(c))
-		return;
+		return false;
 	SL_ASSERT(list != NULL);
 	uint32_t n = (uint32_t)json_array_size(list);
 	struct put_many *m = put_many_new(n, 0);
 	if (m == NULL) {
 		kin_reply_err(c, KX_INTERNAL_FAILURE, "Out of memory.");
-		return;
+		return false;
 	}
 	c->async = m;
 	c->async_free = put_many_free;
-	c->async_done = put_many_done;
 	if (!put_many_entries(c, list, m->args, &bytes))
-		return;
+		return false;
 	free(m->data);
 	m->data = malloc(bytes ? bytes : 1);
 	if (m->data == NULL) {
 		kin_reply_err(c, KX_INTERNAL_FAILURE, "Out of memory.");
+		return false;
+	}
+	return true;
+}
+
+void kin_op_put_records(struct kin_call *c)
+{
+	struct kin_stream_ref ref;
+	struct put_many *m = c->async;
+	if (m != NULL) {
+		/* scanned: its records are valid; the stream members are checked
+		 * here, as put_many_read does after the records list */
+		SL_ASSERT(m->scanned);
+		ref = m->scan_ref;
+		m->scan_ref = (struct kin_stream_ref){0}; /* spans of the body */
+		kin_stream_ref_check(c, &ref);
+		if (kin_reply_gathered(c) || !put_many_size_ok(c, m->bytes))
+			return;
+	} else if (!put_many_from_json(c, &ref)) {
 		return;
 	}
+	m = c->async;
+	c->async_done = put_many_done;
 	const struct sl_shardmap_stream *s = route_stream(c, &ref);
 	if (s == NULL)
 		return; /* answered: c and m are gone */

@@ -124,9 +124,16 @@ bool kin_arn_stream(struct kin_call *c, const char *arn, size_t len, const char 
 void kin_get_stream_ref(struct kin_call *c, struct kin_stream_ref *ref)
 {
 	memset(ref, 0, sizeof(*ref));
-	if (kin_get_str(c, c->root, "StreamName", &ref->name, &ref->name_len))
+	kin_get_str(c, c->root, "StreamName", &ref->name, &ref->name_len);
+	kin_get_str(c, c->root, "StreamARN", &ref->arn, &ref->arn_len);
+	kin_stream_ref_check(c, ref);
+}
+
+void kin_stream_ref_check(struct kin_call *c, const struct kin_stream_ref *ref)
+{
+	if (ref->name != NULL)
 		kin_v_stream_name(c, "streamName", ref->name, ref->name_len);
-	if (kin_get_str(c, c->root, "StreamARN", &ref->arn, &ref->arn_len))
+	if (ref->arn != NULL)
 		kin_v_stream_arn(c, "streamARN", ref->arn, ref->arn_len, false);
 }
 

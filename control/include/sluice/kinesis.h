@@ -127,6 +127,7 @@ struct sl_kinesis_stats {
 	uint64_t records_failed;    /* PutRecord(s) records refused or failed */
 	uint64_t records_throttled; /* of which ProvisionedThroughputExceeded */
 	uint64_t records_read;      /* records returned by GetRecords */
+	uint64_t puts_scanned;      /* PutRecords bodies read without jansson */
 };
 void sl_kinesis_stats(const struct sl_kinesis *k, struct sl_kinesis_stats *out);
 
