@@ -432,5 +432,42 @@ void sl_port_expo_source(void *arg, struct sl_expo_buf *b)
 		sl_expo_counter(b, set, "ierrors", "bad packets the NIC dropped", s.ierrors);
 		sl_expo_counter(b, set, "oerrors", "packets the NIC failed to send", s.oerrors);
 		sl_expo_counter(b, set, "rx_nombuf", "RX mbuf allocation failures", s.rx_nombuf);
+		char name[SL_PORT_XSTAT_NAME + 8];
+		for (unsigned q = 0; q < s.rxq_count && q < SL_PORT_QSTATS_MAX; q++) {
+			snprintf(name, sizeof(name), "q%u_rx_packets", q);
+			sl_expo_counter(b, set, name, "packets received on this RX queue",
+					s.q_ipackets[q]);
+			snprintf(name, sizeof(name), "q%u_rx_bytes", q);
+			sl_expo_counter(b, set, name, "bytes received on this RX queue",
+					s.q_ibytes[q]);
+			snprintf(name, sizeof(name), "q%u_errors", q);
+			sl_expo_counter(b, set, name, "packets dropped on this RX queue",
+					s.q_errors[q]);
+		}
+		for (unsigned q = 0; q < s.txq_count && q < SL_PORT_QSTATS_MAX; q++) {
+			snprintf(name, sizeof(name), "q%u_tx_packets", q);
+			sl_expo_counter(b, set, name, "packets sent on this TX queue",
+					s.q_opackets[q]);
+		}
+		/* The driver's extended stats, non-zero ones, names made
+		 * Prometheus-safe ([a-z0-9_]). */
+		struct sl_port_xstat xs[256];
+		int n = sl_port_xstats_get(pid, xs, SL_ARRAY_SIZE(xs));
+		for (int i = 0; i < n && i < (int)SL_ARRAY_SIZE(xs); i++) {
+			if (xs[i].value == 0)
+				continue;
+			size_t k = 2;
+			name[0] = 'x';
+			name[1] = '_';
+			for (const char *c = xs[i].name; *c != '\0' && k + 1 < sizeof(name); c++) {
+				char ch = *c >= 'A' && *c <= 'Z' ? (char)(*c - 'A' + 'a') : *c;
+				bool ok = (ch >= 'a' && ch <= 'z') || (ch >= '0' && ch <= '9');
+				name[k++] = ok ? ch : '_';
+			}
+			name[k] = '\0';
+			sl_expo_counter(b, set, name,
+					"the driver's extended statistic of that name",
+					xs[i].value);
+		}
 	}
 }
