@@ -79,7 +79,11 @@ void sl_shard_buffers_fini(struct sl_shard *sh)
 void sl_writer_wake(struct writer *w)
 {
 	__atomic_thread_fence(__ATOMIC_SEQ_CST);
-	if (__atomic_load_n(&w->sleeping, __ATOMIC_RELAXED)) {
+	/* Only the first producer to see the writer asleep rings: while it
+	 * waits for an fdatasync, every append would otherwise cost its
+	 * producer (an RX lcore) a write() system call. */
+	if (__atomic_load_n(&w->sleeping, __ATOMIC_RELAXED) &&
+	    __atomic_exchange_n(&w->sleeping, 0, __ATOMIC_SEQ_CST)) {
 		uint64_t one = 1;
 		ssize_t n = write(w->wake_fd, &one, sizeof(one));
 		(void)n;

@@ -46,14 +46,22 @@ import random
 import re
 import shutil
 import signal
-import socket
-import struct
 import subprocess
 import sys
 import threading
 import time
-import urllib.error
-import urllib.request
+
+# The SLW1 codec, pcap writer, /metrics reader and daemon runner the tests use.
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..",
+                                "tests", "helpers"))
+import kinesis  # noqa: E402
+import metrics  # noqa: E402
+import pcap  # noqa: E402
+import slw1  # noqa: E402
+from checks import Failure, check  # noqa: E402
+from sluiced import Sluiced  # noqa: E402
+from slw1 import build_frame  # noqa: E402
+from veth import Veth  # noqa: E402
 
 SKIP = 77
 RX_CPU, MAIN_CPU = 1, 0
@@ -83,28 +91,12 @@ PEER_IP, OUR_IP = "10.77.0.1", "10.77.0.2"
 READY_TIMEOUT_S = 30
 STOP_TIMEOUT_S = 60
 TARGET_RX_64B_MRPS = 5.0
-ISSUE_RX = "dataplane issue (1): >= 5 M records/s per RX lcore, 64-byte records"
-# Every outcome a frame that reached the ingest core ends in (ARCHITECTURE.md).
-OUTCOMES = ("frames_ok", "frames_partial", "duplicate", "duplicate_in_flight",
-            "unauthorized", "too_large", "stream_not_found", "throttled",
-            "throttled_no_context", "stale_batch", "internal", "shutting_down")
-# What the RX loop does with every packet it takes (dataplane/rx.c), with
-# the dpdk_rx_bad_* counters; an answer it cannot send is counted apart
-# (replies_dropped), and is checked to be 0.
-RX_FATES = ("ingest_frames", "arp_replies", "icmp_replies", "not_for_us", "ip_fragments")
-
-
-class Failed(Exception):
-    pass
+ISSUE_RX = "issue 4 (1): >= 5 M records/s per RX lcore, 64-byte records"
+DPDK_UP = "DPDK ingest: SLW1 on UDP"
 
 
 def say(msg):
     print(f"bench_dataplane: {msg}", file=sys.stderr, flush=True)
-
-
-def check(cond, what):
-    if not cond:
-        raise Failed(what)
 
 
 def spawn(cmd, **kw):
@@ -120,101 +112,30 @@ def spawn(cmd, **kw):
 
 # ---------------------------------------------------------------- SLW1 ----
 
-def _crc32c_table():
-    table = []
-    for i in range(256):
-        c = i
-        for _ in range(8):
-            c = (c >> 1) ^ (0x82F63B78 if c & 1 else 0)
-        table.append(c)
-    return table
-
-
-CRC_TABLE = _crc32c_table()
-
-
-def crc32c(data):
-    c = 0xFFFFFFFF
-    for b in data:
-        c = CRC_TABLE[(c ^ b) & 0xFF] ^ (c >> 8)
-    return c ^ 0xFFFFFFFF
-
-
-def inet_csum(b):
-    if len(b) % 2:
-        b += b"\0"
-    s = sum(struct.unpack(f"!{len(b) // 2}H", b))
-    while s >> 16:
-        s = (s & 0xFFFF) + (s >> 16)
-    return ~s & 0xFFFF
-
-
-def slw1_frame(stream, records, batch_seq):
-    """An SLW1 frame (WIRE.md): producer 0 (anonymous), no ack asked."""
-    body = bytearray()
-    for key, data in records:
-        body += struct.pack("!BH", 0, len(key)) + key + struct.pack("!I", len(data)) + data
-    s = stream.encode()
-    frame_len = 29 + len(s) + len(body) + 4
-    head = struct.pack("!IBBHIQQB", 0x534C5731, 1, 0, len(records), frame_len, 0, batch_seq,
-                       len(s))
-    f = head + s + bytes(body)
-    return f + struct.pack("!I", crc32c(f))
-
-
 def records_per_frame(stream, size):
-    return (UDP_PAYLOAD_MAX - 29 - len(stream) - 4) // (7 + KEY_LEN + size)
+    return (UDP_PAYLOAD_MAX - slw1.FRAME_HEADER_BYTES - len(stream) - slw1.CRC_BYTES) // (
+        slw1.RECORD_OVERHEAD_BYTES + KEY_LEN + size)
 
 
-def write_pcap(path, stream, size, frames, seed):
+def write_pcap(path, stream, size, count, seed):
     """PCAP_FRAMES Ethernet/IPv4/UDP datagrams to OUR_IP:UDP_PORT."""
     rng = random.Random(seed)
     per = records_per_frame(stream, size)
-    with open(path, "wb") as f:
-        f.write(struct.pack("<IHHiIII", 0xA1B2C3D4, 2, 4, 0, 0, 65535, 1))
-        for i in range(frames):
-            recs = [(b"%016x" % rng.getrandbits(64), rng.randbytes(size)) for _ in range(per)]
-            payload = slw1_frame(stream, recs, i + 1)
-            check(len(payload) <= UDP_PAYLOAD_MAX, f"frame of {len(payload)} bytes")
-            udp = struct.pack("!HHHH", 40000 + i % 64, UDP_PORT, 8 + len(payload), 0) + payload
-            ip = bytearray(struct.pack("!BBHHHBBH4s4s", 0x45, 0, 20 + len(udp), i & 0xFFFF,
-                                       0x4000, 64, 17, 0, socket.inet_aton(PEER_IP),
-                                       socket.inet_aton(OUR_IP)))
-            ip[10:12] = struct.pack("!H", inet_csum(bytes(ip)))
-            # Broadcast: the port's MAC is not known before it starts.
-            eth = b"\xff" * 6 + PEER_MAC + b"\x08\x00" + bytes(ip) + udp
-            f.write(struct.pack("<IIII", 1, i, len(eth), len(eth)) + eth)
+    frames = []
+    for i in range(count):
+        recs = [(b"%016x" % rng.getrandbits(64), rng.randbytes(size)) for _ in range(per)]
+        # Producer 0 (anonymous), no ack asked.
+        payload = build_frame(stream, recs, 0, i + 1, flags=0)
+        check(len(payload) <= UDP_PAYLOAD_MAX, f"frame of {len(payload)} bytes")
+        ip = pcap.ipv4(pcap.udp(payload, 40000 + i % 64, UDP_PORT), PEER_IP, OUR_IP,
+                       ident=i & 0xFFFF)
+        # Broadcast: the port's MAC is not known before it starts.
+        frames.append(pcap.ether(ip, PEER_MAC))
+    pcap.write(path, frames)
     return per
 
 
 # ------------------------------------------------------------- helpers ----
-
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def kinesis(port, op, body):
-    """One Kinesis JSON 1.1 call (the API checks the Authorization's shape,
-    not yet its signature). (status, body)."""
-    payload = json.dumps(body).encode()
-    date = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
-    headers = {
-        "Content-Type": "application/x-amz-json-1.1",
-        "X-Amz-Target": f"Kinesis_20131202.{op}",
-        "X-Amz-Date": date,
-        "Authorization": f"AWS4-HMAC-SHA256 Credential=AKIDBENCH/{date[:8]}/us-east-1/"
-                         f"kinesis/aws4_request, SignedHeaders=host;x-amz-date;x-amz-target, "
-                         f"Signature={'0' * 64}"}
-    req = urllib.request.Request(f"http://127.0.0.1:{port}/", data=payload, method="POST",
-                                 headers=headers)
-    try:
-        with urllib.request.urlopen(req, timeout=30) as r:
-            return r.status, json.loads(r.read() or b"{}")
-    except urllib.error.HTTPError as e:
-        return e.code, json.loads(e.read() or b"{}")
-
 
 class CpuShare:
     """How CPU RX_CPU was spent between two samples: by one thread (the RX
@@ -256,85 +177,35 @@ def share_text(c):
             f"interrupts, {100 * c['other']:.0f}% other tasks")
 
 
-class Daemon:
+class Daemon(Sluiced):
     """sluiced on a scratch data directory: RX lcore on RX_CPU, the rest on MAIN_CPU."""
 
     def __init__(self, sluiced, scratch, tag, args):
-        self.data = os.path.join(scratch, f"var-{tag}")
-        shutil.rmtree(self.data, ignore_errors=True)
-        self.api_port = free_port()
-        self.log_path = os.path.join(scratch, f"sluiced-{tag}.log")
-        self.log = open(self.log_path, "w+")
-        self.prefix = f"sl-dpb-{os.getpid()}-{tag}"
-        cmd = [sluiced, "--data-dir", self.data, "--api-listen", f"127.0.0.1:{self.api_port}",
-               "--ingest-listen", f"127.0.0.1:{free_port()}", "--ingest.kernel=off",
-               "--lcores", f"{MAIN_CPU},{RX_CPU}", f"--dpdk.file_prefix={self.prefix}"] + args
-        self.proc = spawn(cmd, stdout=self.log, stderr=subprocess.STDOUT)
-
-    def text(self):
-        with open(self.log_path) as f:
-            return f.read()
-
-    def wait_ready(self):
-        deadline = time.monotonic() + READY_TIMEOUT_S
-        while time.monotonic() < deadline and self.proc.poll() is None:
-            t = self.text()
-            if "daemon: ready" in t:
-                check("DPDK ingest: SLW1 on UDP" in t, "DPDK ingest did not start:\n" + t)
-                # The control thread opens api.listen after the ready line.
-                try:
-                    socket.create_connection(("127.0.0.1", self.api_port), timeout=1).close()
-                    return
-                except OSError:
-                    pass
-            time.sleep(0.05)
-        raise Failed("sluiced did not start:\n" + self.text())
+        data = os.path.join(scratch, f"var-{tag}")
+        shutil.rmtree(data, ignore_errors=True)
+        super().__init__(sluiced, data_dir=data, log_dir=scratch, name=f"sluiced-{tag}",
+                         dpdk_prefix=f"sl-dpb-{os.getpid()}-{tag}", spawn=spawn,
+                         ready_timeout_s=READY_TIMEOUT_S, stop_timeout_s=STOP_TIMEOUT_S)
+        self.start("--ingest.kernel=off", "--lcores", f"{MAIN_CPU},{RX_CPU}", *args)
 
     def create_stream(self, name, durability="fsync"):
-        status, body = kinesis(self.api_port, "CreateStream",
-                               {"StreamName": name, "ShardCount": SHARDS,
-                                "SluiceDurability": durability})
+        status, body = kinesis.call(self.api_port, "CreateStream",
+                                    {"StreamName": name, "ShardCount": SHARDS,
+                                     "SluiceDurability": durability})
         check(status == 200, f"CreateStream {name}: {status} {body}")
 
-    def metrics(self):
-        """Every sluice_<set>_<counter>_total as {"set_counter": value}, and
-        the time it was read (the middle of the request)."""
+    def read_metrics(self):
+        """GET /metrics as {set: {counter: value}}, and the time it was read
+        (the middle of the request)."""
         t0 = time.monotonic()
-        with urllib.request.urlopen(f"http://127.0.0.1:{self.api_port}/metrics",
-                                    timeout=30) as r:
-            text = r.read().decode()
+        m = metrics.fetch(self.api_port, timeout=30)
         t1 = time.monotonic()
-        out = {}
-        for m in re.finditer(r"^sluice_(\w+)_total (\d+)$", text, re.M):
-            out[m.group(1)] = int(m.group(2))
-        check("ingest_frames" in out and "dpdk_rx_rx_packets" in out,
-              "GET /metrics has no sluice_ingest_* or sluice_dpdk_rx_* series")
-        return out, (t0 + t1) / 2
-
-    def stop_clean(self):
-        self.proc.send_signal(signal.SIGTERM)
-        try:
-            code = self.proc.wait(STOP_TIMEOUT_S)
-        except subprocess.TimeoutExpired:
-            code = None
-        text = self.text()
-        check(code == 0, f"sluiced exit {code} after SIGTERM:\n{text[-3000:]}")
-        check("with errors" not in text, "sluiced stopped with errors:\n" + text[-3000:])
-        check(not os.path.exists(f"/var/run/dpdk/{self.prefix}"),
-              "sluiced left EAL's runtime directory behind")
-        return text
+        check("ingest" in m and "dpdk_rx" in m, "GET /metrics has no set ingest or dpdk_rx")
+        return m, (t0 + t1) / 2
 
     def close(self):
-        if self.proc.poll() is None:
-            self.proc.kill()
-            self.proc.wait()
-        shutil.rmtree(f"/var/run/dpdk/{self.prefix}", ignore_errors=True)
-        self.log.close()
-        shutil.rmtree(self.data, ignore_errors=True)
-
-
-def delta(m0, m1):
-    return {k: m1.get(k, 0) - m0.get(k, 0) for k in m1}
+        super().close()
+        shutil.rmtree(self.data_dir, ignore_errors=True)
 
 
 # ------------------------------------------------------- part 1: testpmd ----
@@ -342,14 +213,14 @@ def delta(m0, m1):
 class Testpmd:
     """dpdk-testpmd, interactive, rxonly on one forwarding lcore (RX_CPU)."""
 
-    def __init__(self, pcap, scratch, tag):
+    def __init__(self, pcap_path, scratch, tag):
         self.prefix = f"sl-dpb-{os.getpid()}-testpmd-{tag}"
         self.log_path = os.path.join(scratch, f"testpmd-{tag}.log")
         # stdbuf: testpmd's answers would sit in stdio's buffer on a pipe.
         cmd = ["stdbuf", "-oL", "dpdk-testpmd", "-l", f"{MAIN_CPU},{RX_CPU}",
                "--main-lcore", str(MAIN_CPU), "--no-huge", "--no-shconf", "-m", "1024",
                "--no-pci", "--no-telemetry", "--file-prefix", self.prefix,
-               "--vdev", f"net_pcap0,rx_pcap={pcap},infinite_rx=1", "--",
+               "--vdev", f"net_pcap0,rx_pcap={pcap_path},infinite_rx=1", "--",
                "-i", "--forward-mode=rxonly", "--port-topology=loop", "--nb-cores=1",
                "--total-num-mbufs=16384"]
         self.lines = queue.Queue()
@@ -374,7 +245,7 @@ class Testpmd:
             if line is None:
                 self.log.flush()
                 with open(self.log_path) as f:
-                    raise Failed(f"testpmd: no '{pattern}':\n{f.read()[-3000:]}")
+                    raise Failure(f"testpmd: no '{pattern}':\n{f.read()[-3000:]}")
             m = re.search(pattern, line)
             if m:
                 return m
@@ -418,8 +289,8 @@ class Testpmd:
         shutil.rmtree(f"/var/run/dpdk/{self.prefix}", ignore_errors=True)
 
 
-def testpmd_pps(pcap, scratch, tag, warm_s, seconds):
-    t = Testpmd(pcap, scratch, tag)
+def testpmd_pps(pcap_path, scratch, tag, warm_s, seconds):
+    t = Testpmd(pcap_path, scratch, tag)
     try:
         pps, nombuf = t.run(warm_s, seconds)
     finally:
@@ -431,19 +302,20 @@ def testpmd_pps(pcap, scratch, tag, warm_s, seconds):
 
 # ------------------------------------------------------- part 1: sluiced ----
 
-def rx_sluiced(sluiced, scratch, pcap, stream, per, durability, warm_s, seconds, tag):
-    d = Daemon(sluiced, scratch, tag, ["--dpdk-vdev", f"net_pcap0,rx_pcap={pcap},infinite_rx=1",
-                                       "--dpdk-ip", OUR_IP] + RX_TUNING)
+def rx_sluiced(sluiced, scratch, pcap_path, stream, per, durability, warm_s, seconds, tag):
+    d = Daemon(sluiced, scratch, tag,
+               ["--dpdk-vdev", f"net_pcap0,rx_pcap={pcap_path},infinite_rx=1",
+                "--dpdk-ip", OUR_IP] + RX_TUNING)
     try:
-        d.wait_ready()
+        d.wait_ready(require=DPDK_UP)
         # Until the stream exists its frames are STREAM_NOT_FOUND; the
         # interval measured starts warm_s after.
         d.create_stream(stream, durability)
         time.sleep(warm_s)
         cpu = CpuShare(d.proc.pid, f"rte-worker-{RX_CPU}")
-        m0, t0 = d.metrics()
+        m0, t0 = d.read_metrics()
         time.sleep(seconds)
-        m1, t1 = d.metrics()
+        m1, t1 = d.read_metrics()
         share = cpu.done()
         text = d.stop_clean()
     except Exception:
@@ -451,7 +323,8 @@ def rx_sluiced(sluiced, scratch, pcap, stream, per, durability, warm_s, seconds,
         raise
     finally:
         d.close()
-    dm = delta(m0, m1)
+    dn = metrics.delta(m1, m0)
+    dm = metrics.flat(dn)
     dt = t1 - t0
     # The counters are read while the lcore runs: one counter may be a
     # burst ahead of another (the RX loop adds its own once per burst, the
@@ -464,11 +337,10 @@ def rx_sluiced(sluiced, scratch, pcap, stream, per, durability, warm_s, seconds,
     m = re.search(r"RX lcore \d+: .* (\d+) frames in flight at most", text)
     check(m, f"{tag}: the RX lcore's frames in flight not logged")
     inflight_max = int(m.group(1)) * 17 // 16 + 4  # small + large contexts
-    outcome = sum(dm.get("ingest_" + o, 0) for o in OUTCOMES)
+    outcome = sum(dm.get("ingest_" + o, 0) for o in metrics.INGEST_OUTCOMES)
     check(abs(dm["ingest_frames"] - outcome) <= inflight_max + slack,
           f"{tag}: {dm['ingest_frames']} frames, {outcome} outcomes")
-    fates = sum(dm.get("dpdk_rx_" + f, 0) for f in RX_FATES) + \
-        sum(v for k, v in dm.items() if k.startswith("dpdk_rx_bad_"))
+    fates = metrics.rx_classified(dn["dpdk_rx"])
     check(abs(dm["dpdk_rx_rx_packets"] - fates) <= slack,
           f"{tag}: rx_packets {dm['dpdk_rx_rx_packets']}, accounted {fates}")
     check(abs(dm["dpdk_rx_ingest_frames"] - dm["ingest_frames"]) <= slack,
@@ -519,56 +391,32 @@ def part_rx(sluiced, scratch, quick):
     figs = []
     for size in SIZES:
         stream = f"dp-rx-{size}b"
-        pcap = os.path.join(scratch, f"rx-{size}b.pcap")
-        per = write_pcap(pcap, stream, size, PCAP_FRAMES, seed=size)
+        pcap_path = os.path.join(scratch, f"rx-{size}b.pcap")
+        per = write_pcap(pcap_path, stream, size, PCAP_FRAMES, seed=size)
         say(f"rx {size}-byte records: {per} records per frame, {PCAP_FRAMES} frames replayed "
             f"by net_pcap (infinite_rx)")
-        ref_a = testpmd_pps(pcap, scratch, f"{size}b-before", warm_s, seconds)
-        r = rx_sluiced(sluiced, scratch, pcap, stream, per, "none", warm_s, seconds,
+        ref_a = testpmd_pps(pcap_path, scratch, f"{size}b-before", warm_s, seconds)
+        r = rx_sluiced(sluiced, scratch, pcap_path, stream, per, "none", warm_s, seconds,
                        f"{size}b-none")
-        f = rx_sluiced(sluiced, scratch, pcap, stream, per, "fsync", warm_s, seconds,
+        f = rx_sluiced(sluiced, scratch, pcap_path, stream, per, "fsync", warm_s, seconds,
                        f"{size}b-fsync")
-        ref_b = testpmd_pps(pcap, scratch, f"{size}b-after", warm_s, seconds)
-        os.unlink(pcap)
+        ref_b = testpmd_pps(pcap_path, scratch, f"{size}b-after", warm_s, seconds)
+        os.unlink(pcap_path)
         figs.append((size, per, r, f, (ref_a + ref_b) / 2))
     return figs
 
 
 # -------------------------------------------------------- part 2: e2e ----
 
-class Net:
-    """A veth pair, its far end in a network namespace; removed by close()."""
+class Net(Veth):
+    """A veth pair, its far end (the generator's) in a network namespace;
+    ip: dpdk.ip. Removed by close()."""
 
     def __init__(self):
         tag = os.getpid() % 100000
-        self.ns = f"sldpb{tag}"
-        self.host_if, self.far_if = f"sldpbh{tag}", f"sldpbf{tag}"
         n = 200 + tag % 50
-        self.far_ip, self.ip = f"10.{n}.9.1", f"10.{n}.9.2"
-        self.made = []
-        self._sh("ip", "netns", "add", self.ns)
-        self.made.append("ns")
-        self._sh("ip", "link", "add", self.host_if, "type", "veth", "peer", "name", self.far_if)
-        self.made.append("veth")
-        self._sh("ip", "link", "set", self.far_if, "netns", self.ns)
-        # No IPv6 chatter: every packet the port sees is the generator's.
-        for args in (["sysctl", "-qw", f"net.ipv6.conf.{self.host_if}.disable_ipv6=1"],
-                     ["ip", "netns", "exec", self.ns, "sysctl", "-qw",
-                      f"net.ipv6.conf.{self.far_if}.disable_ipv6=1"]):
-            subprocess.run(args, stderr=subprocess.DEVNULL)
-        self._sh("ip", "link", "set", self.host_if, "up")
-        self._sh("ip", "-n", self.ns, "addr", "add", f"{self.far_ip}/24", "dev", self.far_if)
-        self._sh("ip", "-n", self.ns, "link", "set", self.far_if, "up")
-
-    @staticmethod
-    def _sh(*args):
-        subprocess.run(list(args), check=True)
-
-    def close(self):
-        if "veth" in self.made:
-            subprocess.run(["ip", "link", "del", self.host_if], stderr=subprocess.DEVNULL)
-        if "ns" in self.made:
-            subprocess.run(["ip", "netns", "del", self.ns], stderr=subprocess.DEVNULL)
+        super().__init__(f"sldpb{tag}", f"sldpbh{tag}", f"sldpbf{tag}", f"10.{n}.9.1")
+        self.ip = f"10.{n}.9.2"
 
 
 def run_gen(sluice_gen, net, stream, size, per, seconds):
@@ -595,8 +443,10 @@ def run_gen(sluice_gen, net, stream, size, per, seconds):
     return p.returncode, json.loads(lines[-1]), err
 
 
-def e2e_check(tag, g, dm):
-    """The accounting: generator and daemon agree, every drop is counted."""
+def e2e_check(tag, g, dn):
+    """The accounting: generator and daemon agree, every drop is counted.
+    dn: the daemon's counters over the run, by set."""
+    dm = metrics.flat(dn)
     lines = []
 
     def line(what, ok, detail):
@@ -626,11 +476,10 @@ def e2e_check(tag, g, dm):
                f"{dm['port0_rx_packets']} = {dm['dpdk_rx_rx_packets']}, imissed "
                f"{dm['port0_imissed']}, rx_nombuf {dm['port0_rx_nombuf']}, ierrors "
                f"{dm['port0_ierrors']}")
-    fates = sum(dm.get("dpdk_rx_" + f, 0) for f in RX_FATES) + \
-        sum(v for k, v in dm.items() if k.startswith("dpdk_rx_bad_"))
+    fates = metrics.rx_classified(dn["dpdk_rx"])
     ok &= line("packets = SLW1 + ARP + ICMP + not for us + fragments + bad",
                dm["dpdk_rx_rx_packets"] == fates, f"{dm['dpdk_rx_rx_packets']} = {fates}")
-    outs = {o: dm.get("ingest_" + o, 0) for o in OUTCOMES}
+    outs = {o: dm.get("ingest_" + o, 0) for o in metrics.INGEST_OUTCOMES}
     detail = " + ".join(f"{o} {v}" for o, v in outs.items() if v) or "0"
     ok &= line("frames = frames_ok + every other outcome",
                dm["ingest_frames"] == sum(outs.values()),
@@ -667,13 +516,13 @@ def part_e2e(sluiced, sluice_gen, scratch, quick):
         try:
             d = Daemon(sluiced, scratch, tag,
                        ["--dpdk-vdev", f"net_af_packet0,iface={net.host_if}", "--dpdk-ip", net.ip])
-            d.wait_ready()
+            d.wait_ready(require=DPDK_UP)
             d.create_stream(stream)
-            m0, _ = d.metrics()
+            m0, _ = d.read_metrics()
             say(f"e2e {size}-byte records: sluice-gen over net_af_packet on a veth, {per} "
                 f"records per frame, window {GEN_WINDOW}, {seconds} s, fsync durability")
             code, g, err = run_gen(sluice_gen, net, stream, size, per, seconds)
-            m1, _ = d.metrics()
+            m1, _ = d.read_metrics()
             d.stop_clean()
         except Exception:
             if d is not None:
@@ -683,11 +532,11 @@ def part_e2e(sluiced, sluice_gen, scratch, quick):
             if d is not None:
                 d.close()
             net.close()
-        dm = delta(m0, m1)
+        dn = metrics.delta(m1, m0)
         say(f"  sluice-gen: {g['frames_sent']} frames, {g['records_acked']} records acked in "
             f"{g['elapsed_s']:.2f} s, ack latency p50 {g['latency']['p50_us']:.0f} us, p99 "
             f"{g['latency']['p99_us']:.0f} us; exit {code}")
-        balanced = e2e_check(tag, g, dm)
+        balanced = e2e_check(tag, g, dn)
         check(balanced and code == 0,
               f"{tag}: the accounting does not balance (sluice-gen exit {code}):\n{err[-2000:]}")
         rps = g["records_acked"] / g["elapsed_s"]
@@ -717,7 +566,7 @@ def main(argv):
     os.makedirs(scratch, exist_ok=True)
 
     def on_term(sig, frame):
-        raise Failed(f"stopped by signal {sig}")
+        raise Failure(f"stopped by signal {sig}")
 
     # Every process, namespace and veth made here is undone in a finally:
     # a signal becomes an exception so that those run.
@@ -725,7 +574,7 @@ def main(argv):
     try:
         rx = part_rx(sluiced, scratch, quick)
         e2e = part_e2e(sluiced, sluice_gen, scratch, quick)
-    except Failed as e:
+    except Failure as e:
         say(f"FAILED: {e}")
         return 1
     except KeyboardInterrupt:
