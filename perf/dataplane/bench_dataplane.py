@@ -348,7 +348,11 @@ def rx_sluiced(sluiced, scratch, pcap_path, stream, per, durability, warm_s, sec
           f"which counted {dm['ingest_frames']}")
     check(abs(dm["dpdk_rx_rx_packets"] - dm["dpdk_rx_ingest_frames"]) <= slack,
           f"{tag}: packets other than SLW1 frames taken ({dm})")
-    check(abs(dm["port0_rx_packets"] - dm["dpdk_rx_rx_packets"]) <= slack,
+    # The port's counters are read from the driver after the counter sets,
+    # in each of the two samples: the two deltas may differ by what the
+    # port took in the time between those reads (well under 0.1%).
+    port_slack = slack + dm["port0_rx_packets"] // 1000
+    check(abs(dm["port0_rx_packets"] - dm["dpdk_rx_rx_packets"]) <= port_slack,
           f"{tag}: the port received {dm['port0_rx_packets']} packets, the lcore took "
           f"{dm['dpdk_rx_rx_packets']}")
     check(dm["ingest_frames_ok"] > 0, f"{tag}: nothing stored")
