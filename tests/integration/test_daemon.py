@@ -23,81 +23,30 @@ import re
 import shutil
 import signal
 import subprocess
+import sys
 import tempfile
 import time
 import unittest
 
-BUILD = os.environ.get("SL_BUILD_ROOT", "build")
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "helpers"))
+from sluiced import SLUICED, Sluiced, free_port  # noqa: E402
+from veth import Veth  # noqa: E402
+
 SOURCE = os.environ.get("SL_SOURCE_ROOT", ".")
-SLUICED = os.path.join(BUILD, "control", "sluiced")
 IS_ROOT = os.geteuid() == 0
 READY_TIMEOUT_S = 20
 STOP_TIMEOUT_S = 15
 DATA_FILES = ["api.key", "meta.db", "shards"]  # api.key: the Kinesis API signs iterators with it
 
 
-def free_port():
-    import socket
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-class Daemon:
-    """One sluiced process with its own data dir and ports."""
-
-    def __init__(self, *args, data_dir=None, ports=True):
-        self.tmp = tempfile.TemporaryDirectory(prefix="sluice-it-")
-        self.data_dir = data_dir or os.path.join(self.tmp.name, "var")
-        self.log_path = os.path.join(self.tmp.name, "sluiced.log")
-        cmd = [SLUICED, "--data-dir", self.data_dir]
-        if ports:
-            cmd += ["--api-listen", f"127.0.0.1:{free_port()}",
-                    "--ingest-listen", f"127.0.0.1:{free_port()}"]
-        self.cmd = cmd + list(args)
-        self.log = open(self.log_path, "w+")
-        self.proc = subprocess.Popen(self.cmd, stdout=self.log, stderr=subprocess.STDOUT)
-
-    def text(self):
-        with open(self.log_path) as f:
-            return f.read()
-
-    def wait_for(self, pattern, timeout=READY_TIMEOUT_S):
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if re.search(pattern, self.text()):
-                return True
-            if self.proc.poll() is not None:
-                break
-            time.sleep(0.05)
-        return bool(re.search(pattern, self.text()))
-
-    def thread_names(self):
-        names = []
-        task = f"/proc/{self.proc.pid}/task"
-        for tid in os.listdir(task):
-            try:
-                with open(f"{task}/{tid}/comm") as f:
-                    names.append(f.read().strip())
-            except FileNotFoundError:
-                pass
-        return sorted(names)
-
-    def stop(self, sig=signal.SIGTERM):
-        self.proc.send_signal(sig)
-        try:
-            return self.proc.wait(STOP_TIMEOUT_S)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            self.proc.wait()
-            return None
-
-    def close(self):
-        if self.proc.poll() is None:
-            self.proc.kill()
-            self.proc.wait()
-        self.log.close()
-        self.tmp.cleanup()
+def start_daemon(test, *args, data_dir=None):
+    """One sluiced process with its own data dir and ports, ready, closed
+    when the test case ends."""
+    d = Sluiced(data_dir=data_dir, ready_timeout_s=READY_TIMEOUT_S,
+                stop_timeout_s=STOP_TIMEOUT_S).start(*args)
+    test.addCleanup(d.close)
+    test.assertTrue(d.wait_for(r"daemon: ready"), d.text())
+    return d
 
 
 def run(*args, timeout=30):
@@ -119,10 +68,7 @@ def processes_mentioning(text):
 
 class Lifecycle(unittest.TestCase):
     def start(self, *args, **kw):
-        d = Daemon(*args, **kw)
-        self.addCleanup(d.close)
-        self.assertTrue(d.wait_for(r"daemon: ready"), d.text())
-        return d
+        return start_daemon(self, *args, **kw)
 
     def check_clean_stop(self, d, sig):
         code = d.stop(sig)
@@ -295,10 +241,7 @@ class Configuration(unittest.TestCase):
 @unittest.skipUnless(IS_ROOT, "DPDK EAL and veth pairs need root")
 class Dataplane(unittest.TestCase):
     def start(self, *args):
-        d = Daemon(*args)
-        self.addCleanup(d.close)
-        self.assertTrue(d.wait_for(r"daemon: ready"), d.text())
-        return d
+        return start_daemon(self, *args)
 
     def stop_clean(self, d, prefix):
         self.assertEqual(d.stop(), 0, d.text())
@@ -318,17 +261,10 @@ class Dataplane(unittest.TestCase):
         self.stop_clean(d, prefix)
 
     def test_af_packet_on_veth(self):
-        ns = f"slit{os.getpid()}"
-        host_if, far_if = f"slh{os.getpid() % 100000}", f"slf{os.getpid() % 100000}"
-        subprocess.run(["ip", "netns", "add", ns], check=True)
-        self.addCleanup(subprocess.run, ["ip", "netns", "del", ns])
-        subprocess.run(["ip", "link", "add", host_if, "type", "veth", "peer", "name", far_if],
-                       check=True)
-        self.addCleanup(subprocess.run, ["ip", "link", "del", host_if], stderr=subprocess.DEVNULL)
-        subprocess.run(["ip", "link", "set", far_if, "netns", ns], check=True)
-        subprocess.run(["ip", "link", "set", host_if, "up"], check=True)
-        subprocess.run(["ip", "-n", ns, "addr", "add", "10.203.0.1/24", "dev", far_if], check=True)
-        subprocess.run(["ip", "-n", ns, "link", "set", far_if, "up"], check=True)
+        veth = Veth(f"slit{os.getpid()}", f"slh{os.getpid() % 100000}",
+                    f"slf{os.getpid() % 100000}", "10.203.0.1")
+        self.addCleanup(veth.close)
+        host_if = veth.host_if
         prefix = f"sl-it-af-{os.getpid()}"
         d = self.start("--dpdk-vdev", f"net_af_packet0,iface={host_if}",
                        "--dpdk-ip", "10.203.0.2", f"--dpdk.file_prefix={prefix}")

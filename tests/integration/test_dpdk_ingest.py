@@ -10,7 +10,8 @@ Kinesis API, and from inside the namespace, with ordinary sockets only
   kernel resolves it, and the entry holds the port's MAC;
 - ping: an ICMP echo request is answered (`ping` when installed, else a raw
   ICMP socket), with the identifier, sequence and data echoed;
-- SLW1 frames built here from WIRE.md (CRC-32C of our own) sent through a
+- SLW1 frames built from WIRE.md alone (tests/helpers/slw1.py, CRC-32C of
+  its own, no code shared with the C side) sent through a
   UDP socket: every ack datagram parses (magic, version, CRC), echoes the
   producer id and batch sequence, and its entries match the records: one
   entry per shard in order of first appearance (shards from MD5(key) and
@@ -56,13 +57,11 @@ Exit 77 (skip) when not root, without `ip`, with fewer than 2 CPUs (an
 RX lcore needs a CPU besides EAL's main lcore), or when no python3 here
 has boto3.
 """
-import hashlib
 import json
 import os
 import random
 import re
 import shutil
-import signal
 import socket
 import struct
 import subprocess
@@ -70,13 +69,19 @@ import sys
 import tempfile
 import time
 import traceback
-import urllib.request
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "helpers"))
+import kinesis  # noqa: E402
+import metrics  # noqa: E402
+import pcap  # noqa: E402
+import slw1  # noqa: E402
+from checks import Failure, check  # noqa: E402
+from sluiced import BUILD_ROOT, Sluiced  # noqa: E402
+from slw1 import build_frame, parse_ack  # noqa: E402
+from veth import Veth  # noqa: E402
 
 SKIP = 77
-REEXEC_ENV = "SL_DPDK_TEST_REEXEC"
-BUILD = os.environ.get("SL_BUILD_ROOT", "build")
-SLUICED = os.path.join(BUILD, "control", "sluiced")
-SLUICE = os.path.join(BUILD, "tools", "sluice")
+SLUICE = os.path.join(BUILD_ROOT, "tools", "sluice")
 READY_TIMEOUT_S = 30
 STOP_TIMEOUT_S = 30
 ACK_TIMEOUT_S = 5
@@ -87,88 +92,19 @@ WIDE_STREAM = "dp-wide"
 WIDE_SHARDS = 100  # ~73 entries > 59: more than one ack datagram at MTU 1500
 WIDE_BATCH = 1002
 
-# ---------------------------------------------------------------- SLW1 ----
-
-def _crc32c_table():
-    table = []
-    for i in range(256):
-        c = i
-        for _ in range(8):
-            c = (c >> 1) ^ (0x82F63B78 if c & 1 else 0)
-        table.append(c)
-    return table
-
-
-CRC_TABLE = _crc32c_table()
-
-
-def crc32c(data):
-    c = 0xFFFFFFFF
-    for b in data:
-        c = CRC_TABLE[(c ^ b) & 0xFF] ^ (c >> 8)
-    return c ^ 0xFFFFFFFF
-
-
-assert crc32c(b"123456789") == 0xE3069283  # WIRE.md's check value
-
-F_ACK_REQUESTED = 0x01
-ACK_F_DUPLICATE = 0x01
-ST_OK, ST_STREAM_NOT_FOUND, ST_MALFORMED = 0, 3, 4
-
-
-def frame(stream, records, producer_id, batch_seq, flags=F_ACK_REQUESTED):
-    """records: list of (key bytes, data bytes)."""
-    body = bytearray()
-    for key, data in records:
-        body += struct.pack("!BH", 0, len(key)) + key + struct.pack("!I", len(data)) + data
-    s = stream.encode()
-    frame_len = 29 + len(s) + len(body) + 4
-    head = struct.pack("!IBBHIQQB", 0x534C5731, 1, flags, len(records), frame_len,
-                       producer_id, batch_seq, len(s))
-    f = head + s + bytes(body)
-    return f + struct.pack("!I", crc32c(f))
-
-
-def parse_ack(d):
-    if len(d) < 36:
-        raise ValueError(f"ack of {len(d)} bytes")
-    if struct.unpack("!I", d[-4:])[0] != crc32c(d[:-4]):
-        raise ValueError("ack CRC mismatch")
-    magic, ver, status, flags, part, parts = struct.unpack("!IBBBBB", d[:9])
-    if magic != 0x534C4131 or ver != 1:
-        raise ValueError(f"ack magic {magic:#x} version {ver}")
-    if d[9:12] != b"\0\0\0" or d[30:32] != b"\0\0":
-        raise ValueError("ack reserved bytes not zero")
-    producer, batch, count = struct.unpack("!QQH", d[12:30])
-    if len(d) != 32 + 24 * count + 4:
-        raise ValueError(f"ack length {len(d)} for {count} entries")
-    entries = []
-    for i in range(count):
-        e = d[32 + 24 * i: 56 + 24 * i]
-        shard, n, est, res = struct.unpack("!IHBB", e[:8])
-        entries.append({"shard": shard, "count": n, "status": est,
-                        "seq": int.from_bytes(e[8:24], "big")})
-    return {"status": status, "flags": flags, "part": part, "parts": parts,
-            "producer": producer, "batch": batch, "entries": entries}
+# In the producer's results (JSON) an ack is slw1.Ack.as_dict(): status,
+# flags, part, parts, producer_id, batch_seq, entries of shard, count,
+# status, first_seq.
 
 
 # ---------------------------------------------------- producer (in netns) ----
-
-def icmp_csum(b):
-    if len(b) % 2:
-        b += b"\0"
-    s = sum(struct.unpack(f"!{len(b) // 2}H", b))
-    while s >> 16:
-        s = (s & 0xFFFF) + (s >> 16)
-    return ~s & 0xFFFF
-
 
 def raw_ping(ip):
     s = socket.socket(socket.AF_INET, socket.SOCK_RAW, socket.IPPROTO_ICMP)
     s.settimeout(ACK_TIMEOUT_S)
     ident, seq, data = random.randrange(1, 0xFFFF), 7, os.urandom(24)
     hdr = struct.pack("!BBHHH", 8, 0, 0, ident, seq)
-    pkt = struct.pack("!BBHHH", 8, 0, icmp_csum(hdr + data), ident, seq) + data
+    pkt = struct.pack("!BBHHH", 8, 0, pcap.inet_csum(hdr + data), ident, seq) + data
     s.sendto(pkt, (ip, 0))
     deadline = time.monotonic() + ACK_TIMEOUT_S
     while time.monotonic() < deadline:
@@ -176,7 +112,7 @@ def raw_ping(ip):
         ihl = (d[0] & 0xF) * 4
         ic = d[ihl:]
         if addr[0] == ip and ic[0] == 0 and struct.unpack("!HH", ic[4:8]) == (ident, seq):
-            return icmp_csum(ic) == 0 and ic[8:] == data
+            return pcap.inet_csum(ic) == 0 and ic[8:] == data
     return False
 
 
@@ -200,8 +136,8 @@ def acks_for(sock, producer, batch):
         except socket.timeout:
             break
         RECEIVED["ack_datagrams"] += 1
-        a = parse_ack(d)
-        if a["producer"] != producer or a["batch"] != batch:
+        a = parse_ack(d).as_dict()
+        if a["producer_id"] != producer or a["batch_seq"] != batch:
             continue
         parts[a["part"]] = a
         if len(parts) == a["parts"]:
@@ -241,22 +177,22 @@ def producer_first(spec, sock, send, res):
     res["neigh_before"] = neighbour(ip)
     res["frames"] = []
     for batch, recs in enumerate(spec["frames"], start=1):
-        send(frame(spec["stream"], wire_records(recs), pid, batch))
+        send(build_frame(spec["stream"], wire_records(recs), pid, batch))
         res["frames"].append(acks_for(sock, pid, batch))
     res["neigh_after"] = neighbour(ip)
     # A retransmission of batch 1, a damaged frame, a missing stream.
     recs = wire_records(spec["frames"][0])
-    send(frame(spec["stream"], recs, pid, 1))
+    send(build_frame(spec["stream"], recs, pid, 1))
     res["duplicate"] = acks_for(sock, pid, 1)
-    bad = bytearray(frame(spec["stream"], recs, pid, 1000))
+    bad = bytearray(build_frame(spec["stream"], recs, pid, 1000))
     bad[-6] ^= 0xFF
     send(bytes(bad))
     res["malformed"] = acks_for(sock, pid, 1000)
-    send(frame("no-such-stream", recs, pid, 1001))
+    send(build_frame("no-such-stream", recs, pid, 1001))
     res["not_found"] = acks_for(sock, pid, 1001)
     # A frame over most shards of a wide stream: its ack takes two datagrams.
-    wide = frame(spec["wide_stream"], [(k.encode(), b"") for k in spec["wide_keys"]], pid,
-                 WIDE_BATCH)
+    wide = build_frame(spec["wide_stream"], [(k.encode(), b"") for k in spec["wide_keys"]],
+                       pid, WIDE_BATCH)
     assert len(wide) <= 1472, f"wide frame of {len(wide)} bytes would be fragmented"
     send(wide)
     res["wide"] = acks_for(sock, pid, WIDE_BATCH)
@@ -266,26 +202,18 @@ def producer_first(spec, sock, send, res):
     subprocess.run(["ip", "neigh", "replace", other_ip, "lladdr", res["neigh_after"],
                     "dev", spec["ifname"]], check=True)
     for i in range(n):
-        sock.sendto(frame(spec["stream"], recs, pid, 2000 + i), (ip, UDP_PORT + 1))
-        sock.sendto(frame(spec["stream"], recs, pid, 3000 + i), (other_ip, UDP_PORT))
+        sock.sendto(build_frame(spec["stream"], recs, pid, 2000 + i), (ip, UDP_PORT + 1))
+        sock.sendto(build_frame(spec["stream"], recs, pid, 3000 + i), (other_ip, UDP_PORT))
     # Sent raw through a packet socket to the port's MAC: a datagram with a
     # damaged IPv4 header checksum (counted as bad). (IPv4 fragments are
     # checked in the pcap case: net_af_packet's fanout has the kernel
     # reassemble them, PACKET_FANOUT_FLAG_DEFRAG, before the port sees them.)
     raw = socket.socket(socket.AF_PACKET, socket.SOCK_RAW)
     raw.bind((spec["ifname"], 0))
-    eth = bytes.fromhex(res["neigh_after"].replace(":", "")) + raw.getsockname()[4][:6] + \
-        b"\x08\x00"
-    payload = frame(spec["stream"], recs, pid, 5000)
-    udp = struct.pack("!HHHH", 40000, UDP_PORT, 8 + len(payload), 0) + payload
-
-    def ipv4(body, frag, damage=0):
-        h = bytearray(struct.pack("!BBHHHBBH4s4s", 0x45, 0, 20 + len(body), 77, frag, 64, 17,
-                                  0, socket.inet_aton(spec["far_ip"]), socket.inet_aton(ip)))
-        h[10:12] = struct.pack("!H", icmp_csum(bytes(h)) ^ damage)
-        return bytes(h) + body
-
-    raw.send(eth + ipv4(udp, 0x4000, damage=0x0101))
+    udp = pcap.udp(build_frame(spec["stream"], recs, pid, 5000), 40000, UDP_PORT)
+    raw.send(pcap.ether(pcap.ipv4(udp, spec["far_ip"], ip, ident=77, damage=0x0101),
+                        src=raw.getsockname()[4][:6],
+                        dst=bytes.fromhex(res["neigh_after"].replace(":", ""))))
     raw.close()
     res["stray_acks"] = stray_acks(sock)
     if shutil.which("ping"):
@@ -303,17 +231,17 @@ def producer_again(spec, sock, send, res):
     ip, pid = spec["ip"], spec["producer"]
     res["retransmitted"] = []
     for batch, recs in enumerate(spec["frames"], start=1):
-        send(frame(spec["stream"], wire_records(recs), pid, batch))
+        send(build_frame(spec["stream"], wire_records(recs), pid, batch))
         res["retransmitted"].append(acks_for(sock, pid, batch))
-    send(frame(spec["wide_stream"], [(k.encode(), b"") for k in spec["wide_keys"]], pid,
-               WIDE_BATCH))
+    send(build_frame(spec["wide_stream"], [(k.encode(), b"") for k in spec["wide_keys"]], pid,
+                     WIDE_BATCH))
     res["wide"] = acks_for(sock, pid, WIDE_BATCH)
     first_new = WIDE_BATCH + 1  # batch_seq goes on increasing
     res["new"] = []
     for batch, recs in enumerate(spec["new_frames"], start=first_new):
-        send(frame(spec["stream"], wire_records(recs), pid, batch))
+        send(build_frame(spec["stream"], wire_records(recs), pid, batch))
         res["new"].append(acks_for(sock, pid, batch))
-    send(frame(spec["stream"], wire_records(spec["new_frames"][0]), pid, first_new))
+    send(build_frame(spec["stream"], wire_records(spec["new_frames"][0]), pid, first_new))
     res["new_duplicate"] = acks_for(sock, pid, first_new)
     res["stray_acks"] = stray_acks(sock)
     res["neigh"] = neighbour(ip)
@@ -334,50 +262,19 @@ def stray_acks(sock):
 
 # ------------------------------------------------------- Kinesis (setup) ----
 
-def kinesis(port, op, body):
-    """One Kinesis JSON 1.1 call; the Authorization header is SigV4-shaped
-    (the API checks its shape, not yet its signature)."""
-    payload = json.dumps(body).encode()
-    date = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
-    req = (f"POST / HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\n"
-           f"Content-Type: application/x-amz-json-1.1\r\n"
-           f"X-Amz-Target: Kinesis_20131202.{op}\r\nX-Amz-Date: {date}\r\n"
-           f"Authorization: AWS4-HMAC-SHA256 Credential=AKIDTEST/{date[:8]}/us-east-1/"
-           f"kinesis/aws4_request, SignedHeaders=host;x-amz-date;x-amz-target, "
-           f"Signature={'0' * 64}\r\n"
-           f"Content-Length: {len(payload)}\r\nConnection: close\r\n\r\n").encode() + payload
-    with socket.create_connection(("127.0.0.1", port), timeout=10) as s:
-        s.sendall(req)
-        data = b""
-        while True:
-            chunk = s.recv(65536)
-            if not chunk:
-                break
-            data += chunk
-    head, _, rest = data.partition(b"\r\n\r\n")
-    status = int(head.split(b" ")[1])
-    return status, json.loads(rest) if rest.strip() else {}
-
-
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def shard_ranges(api_port, stream, shards):
     """Create the stream; its shards' hash ranges as (number, low, high)."""
     try:
-        status, body = kinesis(api_port, "CreateStream",
-                               {"StreamName": stream, "ShardCount": shards})
-    except ConnectionRefusedError:
-        raise Failed(f"no Kinesis API on api.listen (127.0.0.1:{api_port}): this test "
-                     f"creates its streams with CreateStream")
+        status, body = kinesis.call(api_port, "CreateStream",
+                                    {"StreamName": stream, "ShardCount": shards})
+    except OSError:
+        raise Failure(f"no Kinesis API on api.listen (127.0.0.1:{api_port}): this test "
+                      f"creates its streams with CreateStream")
     check(status == 200, f"CreateStream {stream}: {status} {body}")
     ranges, token = [], None
     while True:
         args = {"NextToken": token} if token else {"StreamName": stream}
-        status, body = kinesis(api_port, "ListShards", args)
+        status, body = kinesis.call(api_port, "ListShards", args)
         check(status == 200, f"ListShards {stream}: {status} {body}")
         ranges += [(int(s["ShardId"].split("-")[1]), int(s["HashKeyRange"]["StartingHashKey"]),
                     int(s["HashKeyRange"]["EndingHashKey"])) for s in body["Shards"]]
@@ -389,7 +286,7 @@ def shard_ranges(api_port, stream, shards):
 
 
 def shard_of(key, ranges):
-    h = int.from_bytes(hashlib.md5(key.encode()).digest(), "big")
+    h = slw1.hash_key_of(key)
     for shard, lo, hi in ranges:
         if lo <= h <= hi:
             return shard
@@ -397,45 +294,10 @@ def shard_of(key, ranges):
 
 
 def expected_entries(recs, ranges):
-    order, counts = [], {}
-    for k, _ in recs:
-        s = shard_of(k, ranges)
-        if s not in counts:
-            order.append(s)
-            counts[s] = 0
-        counts[s] += 1
-    return [(s, counts[s]) for s in order]
+    return slw1.entries_in_order(shard_of(k, ranges) for k, _ in recs)
 
 
 # ---------------------------------------------------- Kinesis (read back) ----
-
-def find_boto3():
-    """boto3 here, or this file re-run under the `python3` on PATH; None
-    when neither has it. (Only the test needs it, not the producer.)"""
-    try:
-        import boto3
-        return boto3
-    except ImportError:
-        pass
-    if not os.environ.get(REEXEC_ENV):
-        cand = shutil.which("python3")
-        if cand and subprocess.run([cand, "-c", "import boto3"], capture_output=True,
-                                   check=False).returncode == 0:
-            os.environ[REEXEC_ENV] = "1"
-            os.execv(cand, [cand, os.path.abspath(__file__)] + sys.argv[1:])
-    return None
-
-
-BOTO3 = None  # set by run()
-
-
-def kinesis_client(port):
-    from botocore.config import Config
-    cfg = Config(retries={"total_max_attempts": 1}, connect_timeout=5, read_timeout=30)
-    return BOTO3.session.Session(aws_access_key_id="x", aws_secret_access_key="x",
-                                 region_name="us-east-1").client(
-        "kinesis", config=cfg, endpoint_url=f"http://127.0.0.1:{port}")
-
 
 class Ledger:
     """What a stream must hold, from the acks: per shard number, the
@@ -452,8 +314,9 @@ class Ledger:
             mine = [(k, d) for k, d in recs if shard_of(k, self.ranges) == e["shard"]]
             check(len(mine) == e["count"], f"{what}: shard {e['shard']} count {e['count']}, "
                   f"{len(mine)} records routed there")
-            self.entries.append((e["shard"], e["seq"], mine))
-            self.shards[e["shard"]] += [(e["seq"] + i, k, d) for i, (k, d) in enumerate(mine)]
+            self.entries.append((e["shard"], e["first_seq"], mine))
+            self.shards[e["shard"]] += [(e["first_seq"] + i, k, d)
+                                        for i, (k, d) in enumerate(mine)]
 
     def stored_unacked(self, recs):
         for k, d in recs:
@@ -480,7 +343,7 @@ class Ledger:
                   f"{first_difference(got, want)}")
         for shard, want in self.shards.items():
             got = [(int(g["SequenceNumber"]), g["PartitionKey"], bytes(g["Data"]))
-                   for g in read_all(kc, self.stream, ids[shard])]
+                   for g in kinesis.read_all(kc, self.stream, ids[shard], rounds=1000)]
             # Unacked records: their sequence numbers are whatever was read.
             want = [(g[0] if w[0] is None else w[0],) + w[1:] for w, g in zip(want, got)] + \
                 want[len(got):]
@@ -509,68 +372,17 @@ def shard_ids(kc, stream):
         args = {"NextToken": r["NextToken"]}
 
 
-def read_all(kc, stream, shard_id):
-    it = kc.get_shard_iterator(StreamName=stream, ShardId=shard_id,
-                               ShardIteratorType="TRIM_HORIZON")["ShardIterator"]
-    out = []
-    for _ in range(1000):
-        r = kc.get_records(ShardIterator=it, Limit=10000)
-        out += r["Records"]
-        if not r["Records"] and r.get("MillisBehindLatest", 0) == 0:
-            return out
-        it = r["NextShardIterator"]
-    raise Failed(f"{stream}/{shard_id}: GetRecords never reached the tip")
-
-
 # ------------------------------------------------------------- metrics ----
 
-# Each frame that reaches the ingest core ends in exactly one of these, or a
-# malformed_* (docs/ARCHITECTURE.md, Ingest).
-OUTCOMES = ("frames_ok", "frames_partial", "duplicate", "duplicate_in_flight", "unauthorized",
-            "too_large", "stream_not_found", "throttled", "throttled_no_context", "stale_batch",
-            "internal", "shutting_down")
-# The other counters of the set: a counter not named here or above is new
-# and this test must learn how it adds up.
+# The counters of the ingest set besides the outcomes (metrics.INGEST_OUTCOMES,
+# malformed_*): a counter not named in either is new and this test must
+# learn how it adds up.
 INGEST_OTHERS = ("frames", "records", "bytes", "records_stored", "records_rejected",
                  "records_duplicate",
                  "dedupe_evicted", "acks", "ack_datagrams", "not_for_us", "bad_packet",
                  "ip_fragment", "ack_tx_drop")
 PORT_COUNTERS = ("rx_packets", "rx_bytes", "tx_packets", "tx_bytes", "imissed", "ierrors",
                  "oerrors", "rx_nombuf")
-
-
-def parse_metrics(text):
-    """GET /metrics as {set: {counter: value}}: each set starts with
-    `# sluice-set NAME`, each series is sluice_<set>_<counter>_total after
-    its `# TYPE ... counter` line."""
-    sets, cur, typed = {}, None, set()
-    for line in text.splitlines():
-        if line.startswith("# sluice-set "):
-            cur = line[len("# sluice-set "):]
-            check(cur not in sets, f"/metrics: set {cur} twice")
-            sets[cur] = {}
-        elif line.startswith("# TYPE "):
-            name, kind = line.split(" ")[2:4]
-            check(kind == "counter", f"/metrics: {line}")
-            typed.add(name)
-        elif line and not line.startswith("#"):
-            name, value = line.split(" ")
-            prefix = f"sluice_{cur}_"
-            check(cur is not None and name.startswith(prefix) and name.endswith("_total"),
-                  f"/metrics: series {name} in set {cur}")
-            check(name in typed, f"/metrics: {name} without a TYPE line")
-            counter = name[len(prefix):-len("_total")]
-            check(counter not in sets[cur], f"/metrics: {name} twice")
-            sets[cur][counter] = int(value)
-    return sets
-
-
-def metrics(api_port):
-    with urllib.request.urlopen(f"http://127.0.0.1:{api_port}/metrics", timeout=10) as r:
-        check(r.status == 200, f"GET /metrics: {r.status}")
-        ctype = r.headers.get("Content-Type", "")
-        check(ctype.startswith("text/plain; version=0.0.4"), f"/metrics content type {ctype}")
-        return parse_metrics(r.read().decode())
 
 
 def settled_metrics(api_port, timeout=10, until=None):
@@ -580,10 +392,10 @@ def settled_metrics(api_port, timeout=10, until=None):
     deadline = time.monotonic() + timeout
     prev = None
     while True:
-        m = metrics(api_port)
+        m = metrics.fetch(api_port)
         ing = m.get("ingest", {})
         now = {k: m.get(k) for k in ("ingest", "dpdk_rx", "port0")}
-        if now == prev and ing.get("frames") == ended(ing) and \
+        if now == prev and ing.get("frames") == metrics.ended(ing) and \
                 (until is None or until(m)):
             return m
         if time.monotonic() > deadline:
@@ -592,31 +404,26 @@ def settled_metrics(api_port, timeout=10, until=None):
         time.sleep(0.2)
 
 
-def ended(ing):
-    return sum(ing.get(o, 0) for o in OUTCOMES) + \
-        sum(v for k, v in ing.items() if k.startswith("malformed_"))
-
-
 def check_accounting(m, what):
     """The daemon's own books: every frame ended in one outcome, every
     packet the RX lcore took in one class, the port's counters agree."""
     for name in ("ingest", "dpdk_rx", "port0"):
         check(name in m, f"{what}: no set {name} on /metrics (sets {sorted(m)})")
     ing, rx, port = m["ingest"], m["dpdk_rx"], m["port0"]
-    unknown = [k for k in ing if k not in OUTCOMES + INGEST_OTHERS
+    known = metrics.INGEST_OUTCOMES + INGEST_OTHERS
+    unknown = [k for k in ing if k not in known
                and not k.startswith("malformed_")]
     check(not unknown, f"{what}: ingest counters unknown to this test: {unknown}")
-    missing = [k for k in OUTCOMES + INGEST_OTHERS if k not in ing]
+    missing = [k for k in known if k not in ing]
     check(not missing, f"{what}: ingest counters missing: {missing}")
-    check(ing["frames"] == ended(ing),
-          f"{what}: ingest frames {ing['frames']}, ended in an outcome {ended(ing)}: {ing}")
+    check(ing["frames"] == metrics.ended(ing),
+          f"{what}: ingest frames {ing['frames']}, ended in an outcome {metrics.ended(ing)}: {ing}")
     missing = [k for k in PORT_COUNTERS if k not in port]
     check(not missing, f"{what}: port0 counters missing: {missing}")
     for k in ("imissed", "ierrors", "oerrors", "rx_nombuf"):
         check(port[k] == 0, f"{what}: port0 {k} {port[k]}")
-    bad = sum(v for k, v in rx.items() if k.startswith("bad_"))
-    classes = rx["ingest_frames"] + rx["arp_replies"] + rx["icmp_replies"] + \
-        rx["not_for_us"] + rx["ip_fragments"] + bad
+    bad = metrics.rx_bad(rx)
+    classes = metrics.rx_classified(rx)
     check(rx["replies_dropped"] == 0 and rx["acks_dropped"] == 0,
           f"{what}: replies_dropped {rx['replies_dropped']} acks_dropped {rx['acks_dropped']}")
     check(rx["rx_packets"] == classes,
@@ -635,12 +442,6 @@ def check_accounting(m, what):
           ing["ack_tx_drop"] == rx["acks_dropped"],
           f"{what}: ingest ack_datagrams {ing['ack_datagrams']} ack_tx_drop "
           f"{ing['ack_tx_drop']}, dpdk_rx acks_sent {rx['acks_sent']}")
-
-
-def since(m, base):
-    """The counters of m less those of an earlier read."""
-    return {name: {k: v - base.get(name, {}).get(k, 0) for k, v in counters.items()}
-            for name, counters in m.items()}
 
 
 def dpdk_baseline(d):
@@ -666,10 +467,10 @@ def check_counters(got, want, what):
 def check_stats_cli(api_port):
     """`sluice stats --json` prints what /metrics holds: the same sets and
     counters, each value between a read before and one after it."""
-    before = metrics(api_port)
+    before = metrics.fetch(api_port)
     r = subprocess.run([SLUICE, "--endpoint", f"http://127.0.0.1:{api_port}", "--json",
                         "stats"], capture_output=True, text=True, timeout=30)
-    after = metrics(api_port)
+    after = metrics.fetch(api_port)
     check(r.returncode == 0, f"sluice stats --json: exit {r.returncode}: {r.stderr}")
     cli = json.loads(r.stdout)
     check(sorted(cli) == sorted(before) == sorted(after),
@@ -686,127 +487,35 @@ def check_stats_cli(api_port):
 
 # ------------------------------------------------------------------ test ----
 
-class Failed(Exception):
-    pass
+class Net(Veth):
+    """The veth pair and namespace of the test; ip is dpdk.ip, other_ip
+    another address of the far end's subnet."""
 
-
-def check(cond, what):
-    if not cond:
-        raise Failed(what)
-
-
-def sh(*args, **kw):
-    return subprocess.run(list(args), check=True, **kw)
-
-
-class Net:
     def __init__(self):
         tag = os.getpid() % 100000
-        self.ns = f"sldpi{tag}"
-        self.host_if, self.far_if = f"sldh{tag}", f"sldf{tag}"
         net = 200 + tag % 50
-        self.far_ip, self.ip, self.other_ip = (f"10.{net}.7.1", f"10.{net}.7.2",
-                                               f"10.{net}.7.3")
-        sh("ip", "netns", "add", self.ns)
-        sh("ip", "link", "add", self.host_if, "type", "veth", "peer", "name", self.far_if)
-        sh("ip", "link", "set", self.far_if, "netns", self.ns)
-        # No IPv6 chatter on either end: every frame the port sees is ours.
-        for args in (["sysctl", "-qw", f"net.ipv6.conf.{self.host_if}.disable_ipv6=1"],
-                     ["ip", "netns", "exec", self.ns, "sysctl", "-qw",
-                      f"net.ipv6.conf.{self.far_if}.disable_ipv6=1"]):
-            subprocess.run(args, stderr=subprocess.DEVNULL)
-        sh("ip", "link", "set", self.host_if, "up")
-        sh("ip", "-n", self.ns, "addr", "add", f"{self.far_ip}/24", "dev", self.far_if)
-        sh("ip", "-n", self.ns, "link", "set", self.far_if, "up")
-        sh("ip", "-n", self.ns, "link", "set", "lo", "up")
-
-    def close(self):
-        subprocess.run(["ip", "link", "del", self.host_if], stderr=subprocess.DEVNULL)
-        subprocess.run(["ip", "netns", "del", self.ns], stderr=subprocess.DEVNULL)
+        super().__init__(f"sldpi{tag}", f"sldh{tag}", f"sldf{tag}", f"10.{net}.7.1")
+        self.ip, self.other_ip = f"10.{net}.7.2", f"10.{net}.7.3"
 
 
-class Daemon:
-    """sluiced on a temporary data directory; start() after a stop runs it
-    again on the same directory (each run logs to its own file)."""
+class Daemon(Sluiced):
+    """sluiced on a temporary data directory with a boto3 client on it (kc);
+    start() after a stop runs it again on the same directory (each run logs
+    to its own file)."""
 
     def __init__(self, args):
-        self.tmp = tempfile.TemporaryDirectory(prefix="sluice-dp-")
-        self.prefix = f"sl-dp-{os.getpid()}"
-        self.proc, self.log, self.runs = None, None, 0
+        super().__init__(tmp_prefix="sluice-dp-", dpdk_prefix=f"sl-dp-{os.getpid()}",
+                         ready_timeout_s=READY_TIMEOUT_S, stop_timeout_s=STOP_TIMEOUT_S)
         self.start(args)
 
     def start(self, args):
-        self.runs += 1
-        self.api_port = free_port()
-        self.log_path = os.path.join(self.tmp.name, f"sluiced.{self.runs}.log")
-        self.log = open(self.log_path, "w+")
-        cmd = [SLUICED, "--data-dir", os.path.join(self.tmp.name, "var"),
-               "--api-listen", f"127.0.0.1:{self.api_port}",
-               "--ingest-listen", f"127.0.0.1:{free_port()}",
-               f"--dpdk.file_prefix={self.prefix}", "--dpdk.idle_sleep_us=50",
-               "--ingest.kernel=off"] + args
-        self.proc = subprocess.Popen(cmd, stdout=self.log, stderr=subprocess.STDOUT)
-        self.kc = kinesis_client(self.api_port)
-
-    def api_ready(self):
-        """The Kinesis API answers (it listens a moment after `ready`)."""
-        deadline = time.monotonic() + READY_TIMEOUT_S
-        while time.monotonic() < deadline:
-            check(self.proc.poll() is None, f"sluiced exited:\n{self.text()}")
-            try:
-                self.kc.list_streams()
-                return
-            except Exception:  # noqa: BLE001 - not answering yet
-                time.sleep(0.05)
-        raise Failed(f"no Kinesis API within {READY_TIMEOUT_S} s:\n{self.text()}")
-
-    def text(self):
-        with open(self.log_path) as f:
-            return f.read()
-
-    def wait_for(self, pattern, timeout=READY_TIMEOUT_S):
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if re.search(pattern, self.text()):
-                return True
-            if self.proc.poll() is not None:
-                break
-            time.sleep(0.05)
-        return bool(re.search(pattern, self.text()))
+        super().start("--dpdk.idle_sleep_us=50", "--ingest.kernel=off", *args)
+        self.kc = kinesis.client(self.api_port)
 
     def port_mac(self):
         m = re.search(r"dpdk: port 0: \S+ \(driver \S+\) mac ([0-9a-f:]{17})", self.text())
         check(m, "port 0 not logged:\n" + self.text())
         return m.group(1)
-
-    def stop_clean(self):
-        """SIGTERM; exit 0, no errors, EAL's runtime directory gone. The log."""
-        code = self.stop()
-        text = self.text()
-        check(code == 0, f"exit {code}:\n{text}")
-        check("with errors" not in text, text)
-        check(not os.path.exists(f"/var/run/dpdk/{self.prefix}"), "EAL runtime dir left behind")
-        return text
-
-    def stop(self):
-        self.proc.send_signal(signal.SIGTERM)
-        try:
-            return self.proc.wait(STOP_TIMEOUT_S)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            self.proc.wait()
-            return None
-        finally:
-            self.log.close()
-
-    def close(self):
-        if self.proc.poll() is None:
-            self.proc.kill()
-            self.proc.wait()
-        # A killed daemon leaves EAL's runtime directory behind; it is ours.
-        shutil.rmtree(f"/var/run/dpdk/{self.prefix}", ignore_errors=True)
-        self.log.close()
-        self.tmp.cleanup()
 
 
 def make_frames(prefix="key", seed=5, count=6):
@@ -831,25 +540,25 @@ def check_stored(parts, recs, ranges, next_seq, what):
     """An OK ack (all parts) of recs: entries against the routing, sequence
     numbers continuing each shard's (next_seq, updated)."""
     for p in parts:
-        check(p["status"] == ST_OK, f"{what}: status {p['status']}")
+        check(p["status"] == slw1.OK, f"{what}: status {p['status']}")
         check(p["flags"] == 0, f"{what}: flags {p['flags']}")
     entries = entries_of(parts)
     want = expected_entries(recs, ranges)
     got = [(e["shard"], e["count"]) for e in entries]
     check(got == want, f"{what}: entries {got}, expected {want}")
     for e in entries:
-        check(e["status"] == ST_OK, f"{what}: entry status {e['status']}")
+        check(e["status"] == slw1.OK, f"{what}: entry status {e['status']}")
         if e["shard"] in next_seq:
-            check(e["seq"] == next_seq[e["shard"]],
-                  f"{what}: shard {e['shard']} seq {e['seq']}, expected "
+            check(e["first_seq"] == next_seq[e["shard"]],
+                  f"{what}: shard {e['shard']} seq {e['first_seq']}, expected "
                   f"{next_seq[e['shard']]}")
-        next_seq[e["shard"]] = e["seq"] + e["count"]
+        next_seq[e["shard"]] = e["first_seq"] + e["count"]
 
 
 def check_duplicate(parts, original, what):
     """A retransmission's ack: DUPLICATE on every part, the original's
     status and entries (sequence numbers included)."""
-    check(all(p["flags"] & ACK_F_DUPLICATE for p in parts), f"{what}: not DUPLICATE")
+    check(all(p["flags"] & slw1.ACK_F_DUPLICATE for p in parts), f"{what}: not DUPLICATE")
     check([p["status"] for p in parts] == [p["status"] for p in original],
           f"{what}: status {[p['status'] for p in parts]}")
     check(entries_of(parts) == entries_of(original),
@@ -865,9 +574,9 @@ def check_acks(res, frames, ranges, port_mac):
     for batch, (recs, parts) in enumerate(zip(frames, res["frames"]), start=1):
         check_stored(parts, recs, ranges, next_seq, f"batch {batch}")
     check_duplicate(res["duplicate"], res["frames"][0], "retransmission of batch 1")
-    check(res["malformed"][0]["status"] == ST_MALFORMED and not res["malformed"][0]["entries"],
+    check(res["malformed"][0]["status"] == slw1.MALFORMED and not res["malformed"][0]["entries"],
           f"damaged frame: {res['malformed']}")
-    check(res["not_found"][0]["status"] == ST_STREAM_NOT_FOUND,
+    check(res["not_found"][0]["status"] == slw1.STREAM_NOT_FOUND,
           f"missing stream: {res['not_found']}")
     check(res["stray_acks"] == 0, f"{res['stray_acks']} answer(s) to frames not for us")
     check(res["ping"], f"no echo reply ({res['ping_how']})")
@@ -886,9 +595,7 @@ def decoded(recs):
 
 
 def wait_dpdk(d):
-    check(d.wait_for(r"DPDK ingest: SLW1 on UDP"), "DPDK ingest did not start:\n" + d.text())
-    check(d.wait_for(r"daemon: ready"), "no ready line:\n" + d.text())
-    d.api_ready()
+    d.wait_ready(require="DPDK ingest: SLW1 on UDP")
 
 
 def run_producer(net, d, spec):
@@ -928,7 +635,7 @@ def case_veth():
         want = expected_entries([(k, "") for k in wide_keys], wide_ranges)
         check(len(wide) >= 2 and len(want) > 59,
               f"wide ack in {len(wide)} datagram(s) for {len(want)} entries")
-        check(all(p["parts"] == len(wide) and p["status"] == ST_OK for p in wide),
+        check(all(p["parts"] == len(wide) and p["status"] == slw1.OK for p in wide),
               f"wide ack parts: {[(p['part'], p['parts'], p['status']) for p in wide]}")
         check([(e["shard"], e["count"]) for p in wide for e in p["entries"]] == want,
               "wide ack entries differ from the records' shards")
@@ -944,7 +651,7 @@ def case_veth():
         m = settled_metrics(d.api_port)
         check_accounting(m, "before the restart")
         n_recs = sum(len(r) for r in frames)
-        check_counters(since(m, base)["ingest"], {
+        check_counters(metrics.delta(m, base)["ingest"], {
             "frames": n_frames, "bytes": res["sent"]["bytes"],
             "records": n_recs + 2 * len(frames[0]) + len(wide_keys),
             "records_stored": n_recs + len(wide_keys), "frames_ok": len(frames) + 1,
@@ -953,7 +660,7 @@ def case_veth():
             "duplicate": 1, "malformed_bad_crc": 1, "stream_not_found": 1, "acks": n_frames,
             "ack_datagrams": res["ack_datagrams"], "not_for_us": 2 * not_for_us_each,
             "bad_packet": 1}, "ingest before the restart")
-        rx = since(m, base)["dpdk_rx"]
+        rx = metrics.delta(m, base)["dpdk_rx"]
         check((rx["icmp_replies"], rx["bad_ip_csum"]) == (1, 1) and rx["arp_replies"] >= 1,
               f"dpdk_rx before the restart: {rx}")
 
@@ -1006,7 +713,7 @@ def case_veth():
         m = settled_metrics(d.api_port)
         check_accounting(m, "after the restart")
         n_new = sum(len(r) for r in new_frames)
-        check_counters(since(m, base)["ingest"], {
+        check_counters(metrics.delta(m, base)["ingest"], {
             "frames": n2, "bytes": res2["sent"]["bytes"],
             "records": n_recs + len(wide_keys) + n_new + len(new_frames[0]),
             "records_stored": n_new, "frames_ok": len(new_frames),
@@ -1018,7 +725,7 @@ def case_veth():
               f"ingest_frames after the restart: {lcore_counter(text, 'ingest_frames')}, "
               f"sent {n2}")
     except Exception:
-        if d is not None and not isinstance(sys.exc_info()[1], Failed):
+        if d is not None and not isinstance(sys.exc_info()[1], Failure):
             print("--- daemon log:\n" + d.text())
         raise
     finally:
@@ -1030,27 +737,23 @@ def case_veth():
 # ------------------------------------------------------------ pcap case ----
 
 PEER_MAC = bytes.fromhex("020000000099")
-BCAST = b"\xff" * 6
 PC_PEER, PC_OURS, PC_OTHER = "10.77.0.1", "10.77.0.2", "10.77.0.3"
+PC_STREAM = "dp-pcap"
+PC_SHARDS = 2
+PC_PRODUCER = 0x5EED0001
 
 
-def eth(payload, vlan=None, etype=0x0800, dst=BCAST):
-    tag = struct.pack("!HH", 0x8100, vlan) if vlan is not None else b""
-    return dst + PEER_MAC + tag + struct.pack("!H", etype) + payload
+# The headers of the replayed frames: from the peer, to us, unless told.
+def eth(payload, vlan=None, etype=pcap.ETH_IPV4, dst=pcap.BROADCAST):
+    return pcap.ether(payload, PEER_MAC, dst, etype, vlan)
 
 
-def ip4(body, proto=17, src=PC_PEER, dst=PC_OURS, frag=0x4000, ver_ihl=0x45, total=None,
-        damage=0):
-    h = bytearray(struct.pack("!BBHHHBBH4s4s", ver_ihl, 0,
-                              20 + len(body) if total is None else total, 9, frag, 64, proto,
-                              0, socket.inet_aton(src), socket.inet_aton(dst)))
-    h[10:12] = struct.pack("!H", icmp_csum(bytes(h)) ^ damage)
-    return bytes(h) + body
+def ip4(body, proto=17, src=PC_PEER, dst=PC_OURS, **kw):
+    return pcap.ipv4(body, src, dst, proto, ident=9, **kw)
 
 
 def udp4(payload, sport=40000, dport=UDP_PORT, length=None):
-    return struct.pack("!HHHH", sport, dport, 8 + len(payload) if length is None else length,
-                       0) + payload
+    return pcap.udp(payload, sport, dport, length)
 
 
 def arp_req(target):
@@ -1060,42 +763,7 @@ def arp_req(target):
 
 def echo_req(data, damage=0):
     h = struct.pack("!BBHHH", 8, 0, 0, 0x77, 3)
-    return struct.pack("!BBHHH", 8, 0, icmp_csum(h + data) ^ damage, 0x77, 3) + data
-
-
-def write_pcap(path, frames):
-    with open(path, "wb") as f:
-        f.write(struct.pack("<IHHiIII", 0xA1B2C3D4, 2, 4, 0, 0, 65535, 1))
-        for i, fr in enumerate(frames):
-            f.write(struct.pack("<IIII", 1, i, len(fr), len(fr)) + fr)
-
-
-def read_pcap(path):
-    with open(path, "rb") as f:
-        data = f.read()
-    check(len(data) >= 24, f"{path}: {len(data)} bytes")
-    magic = struct.unpack("<I", data[:4])[0]
-    check(magic in (0xA1B2C3D4, 0xA1B23C4D), f"{path}: magic {magic:#x}")
-    frames, off = [], 24
-    while off + 16 <= len(data):
-        incl = struct.unpack("<IIII", data[off:off + 16])[2]
-        frames.append(data[off + 16:off + 16 + incl])
-        off += 16 + incl
-    return frames
-
-
-PC_STREAM = "dp-pcap"
-PC_SHARDS = 2
-PC_PRODUCER = 0x5EED0001
-F_AUTH = 0x02
-ST_STALE_BATCH, ST_UNAUTHORIZED = 8, 6
-
-
-def auth_frame(stream, records, producer_id, batch_seq):
-    """AUTH set: a 32-byte tag after the CRC (no keys configured here)."""
-    f = frame(stream, records, producer_id, batch_seq, flags=F_ACK_REQUESTED | F_AUTH)
-    head = f[:8] + struct.pack("!I", len(f) + 32) + f[12:-4]
-    return head + struct.pack("!I", crc32c(head)) + bytes(32)
+    return struct.pack("!BBHHH", 8, 0, pcap.inet_csum(h + data) ^ damage, 0x77, 3) + data
 
 
 def pcap_slw1():
@@ -1113,41 +781,44 @@ def pcap_slw1():
         return [(k.encode(), d) for k, d in rs]
 
     a, b, q, c = recs("pa", 6), recs("pb", 4), recs("pq", 3), recs("pc", 5)
-    bad_crc = bytearray(frame(PC_STREAM, wire(b), PC_PRODUCER, 4))
+    bad_crc = bytearray(build_frame(PC_STREAM, wire(b), PC_PRODUCER, 4))
     bad_crc[-1] ^= 0x5A
-    bad_magic = bytearray(frame(PC_STREAM, wire(b), PC_PRODUCER, 5))
+    bad_magic = bytearray(build_frame(PC_STREAM, wire(b), PC_PRODUCER, 5))
     bad_magic[0] ^= 0xFF
-    v2 = bytearray(frame(PC_STREAM, wire(b), PC_PRODUCER, 6))
+    v2 = bytearray(build_frame(PC_STREAM, wire(b), PC_PRODUCER, 6))
     v2[4] = 2
-    no_recs = bytearray(frame(PC_STREAM, wire(b), PC_PRODUCER, 11))
+    no_recs = bytearray(build_frame(PC_STREAM, wire(b), PC_PRODUCER, 11))
     no_recs[6:8] = b"\0\0"  # record_count 0, the CRC made right again
-    no_recs[-4:] = struct.pack("!I", crc32c(bytes(no_recs[:-4])))
+    no_recs[-4:] = struct.pack("!I", slw1.crc32c(bytes(no_recs[:-4])))
     return [
-        ("a", frame(PC_STREAM, wire(a), PC_PRODUCER, 1), a, ST_OK),
-        ("b", frame(PC_STREAM, wire(b), PC_PRODUCER, 2), b, ST_OK),
-        ("a again", frame(PC_STREAM, wire(a), PC_PRODUCER, 1), a, "duplicate"),
-        ("quiet", frame(PC_STREAM, wire(q), 0, 3, flags=0), q, None),
-        ("c", frame(PC_STREAM, wire(c), PC_PRODUCER, 100), c, ST_OK),
-        ("stale", frame(PC_STREAM, wire(a), PC_PRODUCER, 30), a, ST_STALE_BATCH),
-        ("bad CRC", bytes(bad_crc), None, ST_MALFORMED),
+        ("a", build_frame(PC_STREAM, wire(a), PC_PRODUCER, 1), a, slw1.OK),
+        ("b", build_frame(PC_STREAM, wire(b), PC_PRODUCER, 2), b, slw1.OK),
+        ("a again", build_frame(PC_STREAM, wire(a), PC_PRODUCER, 1), a, "duplicate"),
+        ("quiet", build_frame(PC_STREAM, wire(q), 0, 3, flags=0), q, None),
+        ("c", build_frame(PC_STREAM, wire(c), PC_PRODUCER, 100), c, slw1.OK),
+        ("stale", build_frame(PC_STREAM, wire(a), PC_PRODUCER, 30), a, slw1.STALE_BATCH),
+        ("bad CRC", bytes(bad_crc), None, slw1.MALFORMED),
         ("bad magic", bytes(bad_magic), None, None),
         ("version 2", bytes(v2), None, None),
-        ("AUTH", auth_frame(PC_STREAM, wire(b), PC_PRODUCER, 9), None, ST_UNAUTHORIZED),
-        ("bad stream name", frame("no/such", wire(b), PC_PRODUCER, 10), None, ST_MALFORMED),
-        ("record_count 0", bytes(no_recs), None, ST_MALFORMED),
-        ("a byte past frame_len", frame(PC_STREAM, wire(b), PC_PRODUCER, 12) + b"\0", None,
-         ST_MALFORMED),
+        # AUTH set: a 32-byte tag after the CRC (no keys configured here).
+        ("AUTH", build_frame(PC_STREAM, wire(b), PC_PRODUCER, 9,
+                             flags=slw1.F_ACK_REQUESTED | slw1.F_AUTH), None, slw1.UNAUTHORIZED),
+        ("bad stream name", build_frame("no/such", wire(b), PC_PRODUCER, 10), None,
+         slw1.MALFORMED),
+        ("record_count 0", bytes(no_recs), None, slw1.MALFORMED),
+        ("a byte past frame_len", build_frame(PC_STREAM, wire(b), PC_PRODUCER, 12) + b"\0",
+         None, slw1.MALFORMED),
     ]
 
 
 def pcap_input():
     """(frames, counters the RX loop must end with)."""
-    slw1 = frame("no-such-stream", [(b"k", b"v")], 42, 7)
-    slw1_quiet = frame("no-such-stream", [(b"k", b"v")], 42, 8, flags=0)
-    full = udp4(slw1)
+    missing = build_frame("no-such-stream", [(b"k", b"v")], 42, 7)
+    missing_quiet = build_frame("no-such-stream", [(b"k", b"v")], 42, 8, flags=0)
+    full = udp4(missing)
     frames = [
-        eth(arp_req(PC_OURS), etype=0x0806),
-        eth(arp_req(PC_OURS), vlan=5, etype=0x0806),
+        eth(arp_req(PC_OURS), etype=pcap.ETH_ARP),
+        eth(arp_req(PC_OURS), vlan=5, etype=pcap.ETH_ARP),
         eth(ip4(echo_req(b"sluice-echo-data"), proto=1)),
         eth(ip4(full[:24], frag=0x2000)),                     # first fragment (MF)
         eth(ip4(full[24:], frag=24 // 8)),                    # last fragment
@@ -1155,17 +826,17 @@ def pcap_input():
         eth(ip4(full, ver_ihl=0x65)),                         # version 6
         eth(ip4(full, ver_ihl=0x44)),                         # IHL 4
         eth(ip4(full, total=20 + len(full) + 1)),             # past the frame
-        eth(ip4(udp4(slw1, length=7))),                       # UDP length
+        eth(ip4(udp4(missing, length=7))),                    # UDP length
         eth(ip4(full, src="127.0.0.1")),                      # source
         eth(b"")[:10],                                        # runt
         eth(ip4(echo_req(b"x", damage=1), proto=1)),          # ICMP checksum
-        eth(ip4(udp4(slw1, dport=UDP_PORT + 1))),             # other port
+        eth(ip4(udp4(missing, dport=UDP_PORT + 1))),          # other port
         eth(ip4(full, dst=PC_OTHER)),                         # other IP
         eth(ip4(full, proto=6)),                              # TCP
         eth(b"\x60" + b"\0" * 60, etype=0x86DD),              # IPv6
-        eth(arp_req(PC_OTHER), etype=0x0806),                 # ARP for another
+        eth(arp_req(PC_OTHER), etype=pcap.ETH_ARP),                # ARP for another
         eth(ip4(full), vlan=9),                               # SLW1, acked
-        eth(ip4(udp4(slw1_quiet))),                           # SLW1, no ack asked
+        eth(ip4(udp4(missing_quiet))),                       # SLW1, no ack asked
     ] + [eth(ip4(udp4(f))) for _, f, _, _ in pcap_slw1()]    # stored, refused, malformed
     slw1_frames = 2 + len(pcap_slw1())
     want = {"rx_packets": len(frames), "arp_replies": 2, "icmp_replies": 1, "ip_fragments": 2,
@@ -1196,7 +867,7 @@ def check_pcap_output(out, port_mac):
         elif etype == 0x0800 and u[14 + 9] == 17:
             acks.append((vlan, u))
         else:
-            raise Failed(f"unexpected frame sent: {f.hex()}")
+            raise Failure(f"unexpected frame sent: {f.hex()}")
     check(len(arps) == 2 and len(echoes) == 1,
           f"sent {len(out)} frames: {len(arps)} ARP, {len(echoes)} ICMP, {len(acks)} UDP")
     check(sorted(v or 0 for v, _, _ in arps) == [0, 5], "ARP answers' tags")
@@ -1208,18 +879,18 @@ def check_pcap_output(out, port_mac):
         check(a[18:24] == PEER_MAC and a[24:28] == socket.inet_aton(PC_PEER), "ARP target")
     vlan, u = echoes[0]
     ip = u[14:]
-    check(vlan is None and icmp_csum(ip[:20]) == 0, "echo reply IPv4 checksum")
+    check(vlan is None and pcap.inet_csum(ip[:20]) == 0, "echo reply IPv4 checksum")
     check(ip[12:16] == socket.inet_aton(PC_OURS) and ip[16:20] == socket.inet_aton(PC_PEER),
           "echo reply addresses")
     ic = ip[20:struct.unpack("!H", ip[2:4])[0]]
-    check(ic[0] == 0 and ic[1] == 0 and icmp_csum(ic) == 0, "echo reply type or checksum")
+    check(ic[0] == 0 and ic[1] == 0 and pcap.inet_csum(ic) == 0, "echo reply type or checksum")
     check(ic[4:8] == struct.pack("!HH", 0x77, 3) and ic[8:] == b"sluice-echo-data",
           "echo reply identifier, sequence or data")
     by_frame = {}
     for vlan, u in acks:
         ip = u[14:]
         total = struct.unpack("!H", ip[2:4])[0]
-        check(ip[0] == 0x45 and icmp_csum(ip[:20]) == 0, "ack IPv4 header or checksum")
+        check(ip[0] == 0x45 and pcap.inet_csum(ip[:20]) == 0, "ack IPv4 header or checksum")
         check(ip[12:16] == socket.inet_aton(PC_OURS) and ip[16:20] == socket.inet_aton(PC_PEER),
               "ack addresses")
         udp = ip[20:total]
@@ -1227,16 +898,16 @@ def check_pcap_output(out, port_mac):
         check((sport, dport, ulen) == (UDP_PORT, 40000, len(udp)),
               f"ack ports {sport}->{dport}")
         pseudo = ip[12:20] + struct.pack("!BBH", 0, 17, ulen)
-        check(icmp_csum(pseudo + udp) == 0, "ack UDP checksum")
-        a = parse_ack(udp[8:])
-        key = (a["producer"], a["batch"])
+        check(pcap.inet_csum(pseudo + udp) == 0, "ack UDP checksum")
+        a = parse_ack(udp[8:]).as_dict()
+        key = (a["producer_id"], a["batch_seq"])
         check(key not in by_frame and (a["part"], a["parts"]) == (0, 1),
               f"ack {a}: a second ack, or in parts, for {key}")
         check(vlan == (9 if key == (42, 7) else None),
               f"ack of {key} tagged {vlan}: the frame came with "
               f"{9 if key == (42, 7) else 'none'}")
         by_frame[key] = a
-    check((42, 7) in by_frame and by_frame[(42, 7)]["status"] == ST_STREAM_NOT_FOUND,
+    check((42, 7) in by_frame and by_frame[(42, 7)]["status"] == slw1.STREAM_NOT_FOUND,
           f"ack of the frame for a missing stream: {by_frame.get((42, 7))}")
     return by_frame
 
@@ -1265,7 +936,7 @@ def check_pcap_acks(acks, ranges, ledger):
             continue
         check(key in acks, f"pcap {name}: no ack")
         a = acks[key]
-        if status == ST_OK:
+        if status == slw1.OK:
             check_stored([a], recs, ranges, next_seq, f"pcap {name}")
             ledger.stored(recs, a["entries"], f"pcap {name}")
             stored[key] = a
@@ -1288,10 +959,9 @@ def case_pcap():
     try:
         rx_path, tx_path = os.path.join(tmp.name, "in.pcap"), os.path.join(tmp.name, "out.pcap")
         frames, want = pcap_input()
-        write_pcap(rx_path, frames)
+        pcap.write(rx_path, frames)
         d = Daemon(["--no-dpdk"])
-        check(d.wait_for(r"daemon: ready"), "no ready line:\n" + d.text())
-        d.api_ready()
+        d.wait_ready()
         ranges = shard_ranges(d.api_port, PC_STREAM, PC_SHARDS)
         d.stop_clean()
         d.start([f"--dpdk-vdev=net_pcap0,rx_pcap={rx_path},tx_pcap={tx_path}",
@@ -1302,8 +972,8 @@ def case_pcap():
         m = settled_metrics(d.api_port,
                             until=lambda m: m["dpdk_rx"]["rx_packets"] == len(frames))
         check_accounting(m, "pcap")
-        slw1 = [f for _, f, _, _ in pcap_slw1()]
-        n_slw1 = 2 + len(slw1)
+        sent = [f for _, f, _, _ in pcap_slw1()]
+        n_slw1 = 2 + len(sent)
         ing = m["ingest"]
         dup = {k: ing[k] for k in ("duplicate", "duplicate_in_flight")}
         check(sum(dup.values()) == 1, f"one retransmission, counted {dup}")
@@ -1311,12 +981,12 @@ def case_pcap():
                        acks_sent=ing["acks"], tx_packets=ing["acks"] + 3)
         rx_want.pop("bad")
         check_counters(m["dpdk_rx"], rx_want, "pcap dpdk_rx")
-        stored = [r for _, _, r, st in pcap_slw1() if st in (ST_OK, None) and r is not None]
+        stored = [r for _, _, r, st in pcap_slw1() if st in (slw1.OK, None) and r is not None]
         parsed = [r for _, _, r, _ in pcap_slw1() if r is not None]
         acked = sum(1 for _, _, _, st in pcap_slw1() if st not in (None, "duplicate"))
         check_counters(ing, dict(dup, **{
-            "frames": n_slw1, "bytes": sum(len(f) for f in slw1) + 2 * len(
-                frame("no-such-stream", [(b"k", b"v")], 42, 7)),
+            "frames": n_slw1, "bytes": sum(len(f) for f in sent) + 2 * len(
+                build_frame("no-such-stream", [(b"k", b"v")], 42, 7)),
             "records": sum(len(r) for r in parsed) + 2,
             "records_stored": sum(len(r) for r in stored), "frames_ok": len(stored),
             # the stale frame ("a" again, batch 30) and the two to no-such-stream;
@@ -1342,7 +1012,7 @@ def case_pcap():
             got = lcore_counter(text, name) if value else \
                 sum(int(v) for v in re.findall(rf"stopped: .*\b{name} (\d+)", text))
             check(got == value, f"{name} {got}, expected {value}")
-        out = read_pcap(tx_path)
+        out = pcap.read(tx_path)
         check(len(out) == ing["acks"] + 3, f"{len(out)} frames sent, counted {ing['acks'] + 3}")
         acks = check_pcap_output(out, port_mac)
         ledger = Ledger(PC_STREAM, ranges)
@@ -1350,12 +1020,11 @@ def case_pcap():
         check(dup[how] == 1, f"the retransmission ended as {how}, counted {dup}")
         # Read back from the data directory, in a third run without DPDK.
         d.start(["--no-dpdk"])
-        check(d.wait_for(r"daemon: ready"), "no ready line:\n" + d.text())
-        d.api_ready()
+        d.wait_ready()
         ledger.verify(d.kc)
         d.stop_clean()
     except Exception:
-        if d is not None and not isinstance(sys.exc_info()[1], Failed):
+        if d is not None and not isinstance(sys.exc_info()[1], Failure):
             print("--- daemon log:\n" + d.text())
         raise
     finally:
@@ -1374,9 +1043,7 @@ def run():
     if len(os.sched_getaffinity(0)) < 2:
         print("skip: an RX lcore needs a second CPU")
         return SKIP
-    global BOTO3
-    BOTO3 = find_boto3()
-    if BOTO3 is None:
+    if kinesis.boto3_or_reexec(__file__) is None:  # the test needs it, not the producer
         print(f"skip: boto3 is not importable by {sys.executable} nor by the python3 on PATH")
         return SKIP
     cases = [("pcap replay: headers, every counter, ARP/ICMP answers, acks, read back",
@@ -1388,7 +1055,7 @@ def run():
         try:
             fn()
             print(f"ok {name}")
-        except Failed as e:
+        except Failure as e:
             print(f"FAIL {name}: {e}")
             failed += 1
         except Exception:

@@ -5,9 +5,9 @@ Starts the built daemon ($SL_BUILD_ROOT/control/sluiced: temporary data
 directory, --no-dpdk, free ports for api.listen and ingest.listen, UDP acks
 split at 128 bytes so that parts are exercised), creates streams with boto3
 (from the interpreter running this file, or the `python3` on PATH), and sends
-SLW1 frames over UDP and TCP built here from WIRE.md alone (this file has its
-own CRC-32C, frame builder and ack parser; it shares no code with the C
-side). Checks:
+SLW1 frames over UDP and TCP built from WIRE.md alone (tests/helpers/slw1.py:
+CRC-32C, frame builder and ack parser in Python; it shares no code with the
+C side). Checks:
 - acks: status, flags, producer_id and batch_seq echoed, parts (reassembled
   from datagrams of at most 128 bytes, each with its own header and CRC),
   one entry per shard in order of first appearance, record counts per shard
@@ -32,245 +32,53 @@ Each case prints `ok NAME` or `FAIL NAME: reason`; the last line is
 `N passed, M failed`; exit status 1 on any failure. Exit 77 (skip) only
 when no python3 here has boto3.
 """
-import hashlib
 import os
 import random
-import shutil
-import signal
 import socket
 import struct
-import subprocess
 import sys
-import tempfile
 import threading
 import time
-import traceback
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "helpers"))
+import cases  # noqa: E402
+import kinesis  # noqa: E402
+import slw1  # noqa: E402
+from checks import Failure, check, eq  # noqa: E402
+from sluiced import SLUICED, Sluiced  # noqa: E402
+from slw1 import (ACK_F_DUPLICATE, MALFORMED, OK, STREAM_NOT_FOUND, TOO_LARGE,  # noqa: E402
+                  Ack, Record, build_frame, parse_ack)
 
 SKIP = 77
-REEXEC_ENV = "SL_KERNEL_TEST_REEXEC"
-
-
-def find_boto3():
-    """boto3 here, or this file re-run under the `python3` on PATH."""
-    try:
-        import boto3  # noqa: F401
-        return
-    except ImportError:
-        pass
-    if not os.environ.get(REEXEC_ENV):
-        cand = shutil.which("python3")
-        if cand and subprocess.run([cand, "-c", "import boto3"], capture_output=True,
-                                   check=False).returncode == 0:
-            os.environ[REEXEC_ENV] = "1"
-            os.execv(cand, [cand, os.path.abspath(__file__)] + sys.argv[1:])
+if kinesis.boto3_or_reexec(__file__) is None:
     print(f"SKIP: boto3 is not importable by {sys.executable} nor by the python3 on PATH")
     sys.exit(SKIP)
 
-
-find_boto3()
-import boto3  # noqa: E402
-from botocore.config import Config  # noqa: E402
-
-BUILD = os.environ.get("SL_BUILD_ROOT", "build")
-SLUICED = os.path.join(BUILD, "control", "sluiced")
 READY_TIMEOUT_S = 30
 STOP_TIMEOUT_S = 20
 ACK_TIMEOUT_S = 10
 UDP_ACK_PAYLOAD_MAX = 128  # given to the daemon: 3 entries a part
 MIB = 1 << 20
-
-# ---- SLW1, from WIRE.md ---------------------------------------------------
-
-FRAME_MAGIC = 0x534C5731
-ACK_MAGIC = 0x534C4131
-F_ACK = 0x01
-R_EXPLICIT = 0x01
-ACK_F_DUPLICATE = 0x01
-OK, PARTIAL, THROTTLED, STREAM_NOT_FOUND, MALFORMED, TOO_LARGE = 0, 1, 2, 3, 4, 5
-FRAME_MAX = 10 * MIB + 29 + 128 + 500 * (7 + 16) + 4 + 32
+# The longest frame sluiced accepts: 10 MiB of keys and data (the record
+# size ceiling) plus the most a frame can hold besides: the header with the
+# longest stream name, 500 records with explicit hash keys, CRC, AUTH tag.
+FRAME_MAX = 10 * MIB + slw1.FRAME_HEADER_BYTES + 128 + slw1.RECORDS_MAX * (
+    slw1.RECORD_OVERHEAD_BYTES + slw1.HASH_KEY_BYTES) + slw1.CRC_BYTES + slw1.AUTH_TAG_BYTES
 
 
-def _crc_table():
-    table = []
-    for i in range(256):
-        c = i
-        for _ in range(8):
-            c = (c >> 1) ^ 0x82F63B78 if c & 1 else c >> 1
-        table.append(c)
-    return table
-
-
-CRC_TABLE = _crc_table()
-
-
-def crc32c(data):
-    c = 0xFFFFFFFF
-    t = CRC_TABLE
-    for b in data:
-        c = t[(c ^ b) & 0xFF] ^ (c >> 8)
-    return c ^ 0xFFFFFFFF
-
-
-assert crc32c(b"123456789") == 0xE3069283
-
-
-class Rec:
-    """One record: partition key (str), data (bytes), explicit hash key."""
-
-    def __init__(self, key, data, ehk=None):
-        self.key, self.data, self.ehk = key, data, ehk
-
-    def hash_key(self):
-        if self.ehk is not None:
-            return self.ehk
-        return int.from_bytes(hashlib.md5(self.key.encode("utf-8")).digest(), "big")
-
-
-def frame(stream, recs, producer=0, seq=0, flags=F_ACK, version=1):
-    s = stream.encode()
-    b = bytearray(struct.pack(">IBBHIQQB", FRAME_MAGIC, version, flags, len(recs), 0,
-                              producer, seq, len(s)) + s)
-    for r in recs:
-        k = r.key.encode("utf-8")
-        b += struct.pack(">BH", R_EXPLICIT if r.ehk is not None else 0, len(k)) + k
-        if r.ehk is not None:
-            b += r.ehk.to_bytes(16, "big")
-        b += struct.pack(">I", len(r.data)) + r.data
-    struct.pack_into(">I", b, 8, len(b) + 4)
-    b += struct.pack(">I", crc32c(b))
-    return bytes(b)
-
-
-class Ack:
-    def __init__(self, status, flags, part, parts, producer, seq, entries):
-        self.status, self.flags, self.part, self.parts = status, flags, part, parts
-        self.producer, self.seq, self.entries = producer, seq, entries
-
-    def __repr__(self):
-        return (f"Ack(status={self.status}, flags={self.flags}, part={self.part}/"
-                f"{self.parts}, producer={self.producer}, seq={self.seq}, "
-                f"entries={self.entries})")
-
-
-def parse_ack(b):
-    """One ack datagram (or TCP ack); every rule of WIRE.md checked."""
-    check(len(b) >= 36, f"ack of {len(b)} bytes")
-    magic, ver, status, flags, part, parts = struct.unpack_from(">IBBBBB", b, 0)
-    eq(magic, ACK_MAGIC, "ack magic")
-    eq(ver, 1, "ack version")
-    eq(b[9:12], b"\0\0\0", "ack reserved bytes 9..11")
-    producer, seq, n, res = struct.unpack_from(">QQHH", b, 12)
-    eq(res, 0, "ack reserved bytes 30..31")
-    eq(len(b), 32 + 24 * n + 4, "ack length")
-    eq(struct.unpack(">I", b[-4:])[0], crc32c(b[:-4]), "ack CRC")
-    check(part < parts, f"part {part} of {parts}")
-    entries = []
-    for i in range(n):
-        shard, count, st, r, first = struct.unpack_from(">IHBB16s", b, 32 + 24 * i)
-        eq(r, 0, "entry reserved byte")
-        entries.append((shard, count, st, int.from_bytes(first, "big")))
-    return Ack(status, flags, part, parts, producer, seq, entries)
-
-
-# ---- helpers --------------------------------------------------------------
-
-class Failure(AssertionError):
-    pass
-
-
-def check(cond, what):
-    if not cond:
-        raise Failure(what)
-
-
-def eq(got, want, what):
-    if got != want:
-        raise Failure(f"{what}: got {got!r}, want {want!r}")
-
-
-def free_port():
-    """A port free for both UDP and TCP on 127.0.0.1."""
-    for _ in range(100):
-        with socket.socket() as t:
-            t.bind(("127.0.0.1", 0))
-            port = t.getsockname()[1]
-            with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as u:
-                try:
-                    u.bind(("127.0.0.1", port))
-                except OSError:
-                    continue
-                return port
-    raise Failure("no free port")
-
-
-class Daemon:
-    """sluiced on a temporary data dir; start() again after stop() reuses it."""
+class Daemon(Sluiced):
+    """sluiced on a temporary data dir, a boto3 client on it; start() again
+    after stop() reuses the data dir."""
 
     def __init__(self):
-        self.tmp = tempfile.TemporaryDirectory(prefix="sluice-kern-")
-        self.data_dir = os.path.join(self.tmp.name, "var")
-        self.proc = None
-        self.log = None
-        self.runs = 0
-
-    def log_path(self):
-        return os.path.join(self.tmp.name, f"sluiced.{self.runs}.log")
-
-    def text(self):
-        try:
-            with open(self.log_path(), errors="replace") as f:
-                return f.read()
-        except FileNotFoundError:
-            return ""
+        super().__init__(tmp_prefix="sluice-kern-", ready_timeout_s=READY_TIMEOUT_S,
+                         stop_timeout_s=STOP_TIMEOUT_S)
 
     def start(self):
-        self.runs += 1
-        self.port = free_port()
-        self.ingest = ("127.0.0.1", free_port())
-        cmd = [SLUICED, "--data-dir", self.data_dir, "--no-dpdk",
-               "--api-listen", f"127.0.0.1:{self.port}",
-               "--ingest-listen", f"127.0.0.1:{self.ingest[1]}",
-               f"--ingest.udp_ack_payload_max={UDP_ACK_PAYLOAD_MAX}"]
-        self.log = open(self.log_path(), "w+")
-        self.proc = subprocess.Popen(cmd, stdout=self.log, stderr=subprocess.STDOUT)
-        cfg = Config(retries={"total_max_attempts": 1}, connect_timeout=5, read_timeout=30)
-        self.k = boto3.session.Session(
-            aws_access_key_id="x", aws_secret_access_key="x",
-            region_name="us-east-1").client("kinesis", config=cfg,
-                                            endpoint_url=f"http://127.0.0.1:{self.port}")
-        deadline = time.monotonic() + READY_TIMEOUT_S
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                raise Failure(f"sluiced exited with {self.proc.returncode}:\n{self.text()}")
-            if "daemon: ready" in self.text():
-                check("kernel: SLW1 on the kernel stack" in self.text(),
-                      "ready without the kernel backend")
-                try:
-                    self.k.list_streams()
-                    return
-                except Exception:  # noqa: BLE001 - not answering yet
-                    pass
-            time.sleep(0.05)
-        raise Failure(f"sluiced not ready within {READY_TIMEOUT_S} s:\n{self.text()}")
-
-    def stop(self):
-        self.proc.send_signal(signal.SIGTERM)
-        try:
-            code = self.proc.wait(STOP_TIMEOUT_S)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            self.proc.wait()
-            code = None
-        self.log.close()
-        return code
-
-    def close(self):
-        if self.proc and self.proc.poll() is None:
-            self.proc.kill()
-            self.proc.wait()
-        if self.log:
-            self.log.close()
-        self.tmp.cleanup()
+        super().start("--no-dpdk", f"--ingest.udp_ack_payload_max={UDP_ACK_PAYLOAD_MAX}")
+        self.ingest = self.ingest_addr
+        self.k = kinesis.client(self.api_port)
+        self.wait_ready(require="kernel: SLW1 on the kernel stack")
 
 
 class Stream:
@@ -295,28 +103,21 @@ class Stream:
         self.unacked = []  # records stored without an ack (no sequence numbers known)
 
     def shard_of(self, rec):
-        h = rec.hash_key()
+        h = slw1.hash_key_of(rec.key, rec.hash_key)
         found = [num for num, lo, hi, _ in self.shards if lo <= h <= hi]
         eq(len(found), 1, f"shards holding hash {h}")
         return found[0]
 
     def expected_entries(self, recs):
         """[(shard, count)] in order of each shard's first appearance."""
-        order, counts = [], {}
-        for r in recs:
-            s = self.shard_of(r)
-            if s not in counts:
-                order.append(s)
-                counts[s] = 0
-            counts[s] += 1
-        return [(s, counts[s]) for s in order]
+        return slw1.entries_in_order(self.shard_of(r) for r in recs)
 
     def check_ok(self, ack, recs, producer, seq, duplicate=False):
         """An OK ack of recs: header, entries against the routing, and
         (unless a duplicate) the sequence numbers follow what is stored."""
         eq(ack.status, OK, f"status of frame {seq}")
         eq(ack.flags, ACK_F_DUPLICATE if duplicate else 0, f"flags of frame {seq}")
-        eq((ack.producer, ack.seq), (producer, seq), "producer_id, batch_seq echoed")
+        eq((ack.producer_id, ack.batch_seq), (producer, seq), "producer_id, batch_seq echoed")
         want = self.expected_entries(recs)
         eq([(e[0], e[1]) for e in ack.entries], want, f"entries of frame {seq}")
         for shard, count, st, first in ack.entries:
@@ -335,7 +136,7 @@ class Stream:
         """GetRecords of every shard equals what the acks said, byte for byte."""
         unacked = list(self.unacked)
         for num, _, _, shard_id in self.shards:
-            got = read_all(self.d.k, self.name, shard_id)
+            got = kinesis.read_all(self.d.k, self.name, shard_id)
             want = self.stored[num]
             seqs = [int(g["SequenceNumber"]) for g in got]
             for a, b in zip(seqs, seqs[1:]):
@@ -356,25 +157,12 @@ class Stream:
         eq(unacked, [], f"{self.name}: records sent without ack missing")
 
 
-def read_all(k, name, shard_id):
-    it = k.get_shard_iterator(StreamName=name, ShardId=shard_id,
-                              ShardIteratorType="TRIM_HORIZON")["ShardIterator"]
-    out = []
-    for _ in range(10000):
-        r = k.get_records(ShardIterator=it, Limit=10000)
-        out += r["Records"]
-        if not r["Records"] and r.get("MillisBehindLatest", 0) == 0:
-            return out
-        it = r["NextShardIterator"]
-    raise Failure("GetRecords never reached the tip")
-
-
 def records(n, prefix, size=16, explicit_every=0, rnd=random):
     out = []
     for i in range(n):
         data = bytes(rnd.getrandbits(8) for _ in range(size))
         ehk = rnd.getrandbits(128) if explicit_every and i % explicit_every == 0 else None
-        out.append(Rec(f"{prefix}-{i}-{rnd.getrandbits(32):08x}", data, ehk))
+        out.append(Record(f"{prefix}-{i}-{rnd.getrandbits(32):08x}", data, ehk))
     return out
 
 
@@ -399,7 +187,7 @@ def udp_ack(sock, producer, seq):
             raise Failure(f"no (complete) ack for frame {producer}/{seq}: {len(parts)} parts")
         check(len(b) <= UDP_ACK_PAYLOAD_MAX, f"ack datagram of {len(b)} bytes")
         a = parse_ack(b)
-        eq((a.producer, a.seq), (producer, seq), "ack of another frame")
+        eq((a.producer_id, a.batch_seq), (producer, seq), "ack of another frame")
         if first is None:
             first = a
         eq((a.status, a.flags, a.parts), (first.status, first.flags, first.parts),
@@ -464,12 +252,7 @@ def closed_by_peer(sock, secs=5):
 
 # ---- cases ----------------------------------------------------------------
 
-CASES = []
-
-
-def case(fn):
-    CASES.append(fn)
-    return fn
+case = cases.Cases()
 
 
 class Ctx:
@@ -493,14 +276,14 @@ def udp_routing_and_sequence(ctx):
     for seq in range(1, 6):
         recs = records(30, f"u{seq}", size=ctx.rnd.randrange(1, 300), explicit_every=7,
                        rnd=ctx.rnd)
-        sock.sendto(frame(st.name, recs, ctx.producer, seq), ctx.d.ingest)
+        sock.sendto(build_frame(st.name, recs, ctx.producer, seq), ctx.d.ingest)
         a = udp_ack(sock, ctx.producer, seq)
         st.check_ok(a, recs, ctx.producer, seq)
         ctx.sent[(ctx.producer, seq)] = (st, recs, a)
     # Anonymous producer: stored every time, no dedupe.
     recs = records(3, "anon", rnd=ctx.rnd)
     for _ in range(2):
-        sock.sendto(frame(st.name, recs, 0, 77), ctx.d.ingest)
+        sock.sendto(build_frame(st.name, recs, 0, 77), ctx.d.ingest)
         st.check_ok(udp_ack(sock, 0, 77), recs, 0, 77)
     sock.close()
 
@@ -512,13 +295,13 @@ def udp_ack_in_parts(ctx):
     recs = []
     while len(st.expected_entries(recs)) < 8:  # every shard
         recs += records(8, "w", rnd=ctx.rnd)
-    sock.sendto(frame(st.name, recs, ctx.producer, 1000), ctx.d.ingest)
+    sock.sendto(build_frame(st.name, recs, ctx.producer, 1000), ctx.d.ingest)
     a = udp_ack(sock, ctx.producer, 1000)
     eq(a.parts, 3, "parts of an 8-entry ack at 128 bytes a datagram")
     st.check_ok(a, recs, ctx.producer, 1000)
     # One entry fits one datagram.
-    one = [Rec("same-key", b"x"), Rec("same-key", b"y")]
-    sock.sendto(frame(st.name, one, ctx.producer, 1001), ctx.d.ingest)
+    one = [Record("same-key", b"x"), Record("same-key", b"y")]
+    sock.sendto(build_frame(st.name, one, ctx.producer, 1001), ctx.d.ingest)
     a = udp_ack(sock, ctx.producer, 1001)
     eq(a.parts, 1, "parts of a one-entry ack")
     st.check_ok(a, one, ctx.producer, 1001)
@@ -530,7 +313,7 @@ def udp_duplicate(ctx):
     sock = udp_socket()
     for seq in (2, 4):
         st, recs, first = ctx.sent[(ctx.producer, seq)]
-        sock.sendto(frame(st.name, recs, ctx.producer, seq), ctx.d.ingest)
+        sock.sendto(build_frame(st.name, recs, ctx.producer, seq), ctx.d.ingest)
         a = udp_ack(sock, ctx.producer, seq)
         st.check_ok(a, recs, ctx.producer, seq, duplicate=True)
         eq(a.entries, first.entries, "a duplicate repeats the original entries")
@@ -542,7 +325,7 @@ def udp_malformed_and_unknown(ctx):
     st = ctx.stream("a", 4)
     sock = udp_socket()
     recs = records(3, "bad", rnd=ctx.rnd)
-    good = frame(st.name, recs, ctx.producer, 2000)
+    good = build_frame(st.name, recs, ctx.producer, 2000)
     bad_crc = bytearray(good)
     bad_crc[-1] ^= 0xFF
     bad_len = bytearray(good)
@@ -551,22 +334,22 @@ def udp_malformed_and_unknown(ctx):
         "bad CRC": bytes(bad_crc),
         "frame_len != datagram": bytes(bad_len),
         "a byte past frame_len": good + b"\0",
-        "bad stream name": frame("no/such", recs, ctx.producer, 2000),
-        "no records": frame(st.name, [], ctx.producer, 2000),
+        "bad stream name": build_frame("no/such", recs, ctx.producer, 2000),
+        "no records": build_frame(st.name, [], ctx.producer, 2000),
     }
     for what, b in cases.items():
         sock.sendto(b, ctx.d.ingest)
         a = udp_ack(sock, ctx.producer, 2000)
         eq(a.status, MALFORMED, what)
         eq(a.entries, [], f"{what}: entries")
-    sock.sendto(frame(f"k{os.getpid()}-nope", recs, ctx.producer, 2001), ctx.d.ingest)
+    sock.sendto(build_frame(f"k{os.getpid()}-nope", recs, ctx.producer, 2001), ctx.d.ingest)
     a = udp_ack(sock, ctx.producer, 2001)
     eq(a.status, STREAM_NOT_FOUND, "unknown stream")
     eq(a.entries, [], "unknown stream: entries")
     # Garbage, and a version this appliance cannot read (so neither its
     # flags), get nothing back; the socket serves on.
     sock.sendto(b"\xff" * 100, ctx.d.ingest)
-    sock.sendto(frame(st.name, recs, ctx.producer, 2000, version=2), ctx.d.ingest)
+    sock.sendto(build_frame(st.name, recs, ctx.producer, 2000, version=2), ctx.d.ingest)
     udp_quiet(sock, 0.3)
     # None of it was stored: the same batch_seq stores now, fresh.
     sock.sendto(good, ctx.d.ingest)
@@ -579,11 +362,11 @@ def udp_no_ack_requested(ctx):
     st = ctx.stream("noack", 2)
     sock = udp_socket()
     recs = records(5, "quiet", rnd=ctx.rnd)
-    sock.sendto(frame(st.name, recs, ctx.producer, 3000, flags=0), ctx.d.ingest)
+    sock.sendto(build_frame(st.name, recs, ctx.producer, 3000, flags=0), ctx.d.ingest)
     udp_quiet(sock, 0.5)
     st.unacked += recs
     deadline = time.monotonic() + 10
-    while sum(len(read_all(ctx.d.k, st.name, s[3])) for s in st.shards) < 5:
+    while sum(len(kinesis.read_all(ctx.d.k, st.name, s[3])) for s in st.shards) < 5:
         check(time.monotonic() < deadline, "records sent without ack not stored")
         time.sleep(0.1)
     sock.close()
@@ -600,17 +383,17 @@ def tcp_acks_in_frame_order(ctx):
         recs = records(1 + i % 5, f"t{i}", size=ctx.rnd.randrange(1, 200), rnd=ctx.rnd)
         seq = 10000 + i
         if i % 10 == 3:
-            plan.append((frame(f"k{os.getpid()}-nope", recs, 0, seq), (seq, STREAM_NOT_FOUND,
+            plan.append((build_frame(f"k{os.getpid()}-nope", recs, 0, seq), (seq, STREAM_NOT_FOUND,
                                                                         None)))
         elif i % 10 == 7:
-            plan.append((frame(quiet.name, recs, 0, seq, flags=0), None))
+            plan.append((build_frame(quiet.name, recs, 0, seq, flags=0), None))
             quiet.unacked += recs
         elif i % 17 == 5:
-            b = bytearray(frame(st.name, recs, 0, seq))
+            b = bytearray(build_frame(st.name, recs, 0, seq))
             b[-2] ^= 0x55
             plan.append((bytes(b), (seq, MALFORMED, None)))
         else:
-            plan.append((frame(st.name, recs, 0, seq), (seq, OK, recs)))
+            plan.append((build_frame(st.name, recs, 0, seq), (seq, OK, recs)))
     data = b"".join(b for b, _ in plan)
     sender = threading.Thread(target=sock.sendall, args=(data,))
     sender.start()
@@ -620,7 +403,7 @@ def tcp_acks_in_frame_order(ctx):
                 continue
             seq, status, recs = want
             a = tcp_ack(sock)
-            eq(a.seq, seq, "acks in frame order")
+            eq(a.batch_seq, seq, "acks in frame order")
             eq(a.status, status, f"status of frame {seq}")
             if status == OK:
                 st.check_ok(a, recs, 0, seq)
@@ -646,17 +429,17 @@ def tcp_duplicate_and_producers(ctx):
     for seq in range(1, 41):
         recs = records(4, f"p{seq}", rnd=ctx.rnd)
         sent[seq] = recs
-        sock.sendall(frame(st.name, recs, producer, seq))
+        sock.sendall(build_frame(st.name, recs, producer, seq))
     for seq in range(1, 41):
         a = tcp_ack(sock)
-        eq(a.seq, seq, "acks in frame order")
+        eq(a.batch_seq, seq, "acks in frame order")
         st.check_ok(a, sent[seq], producer, seq)
         ctx.sent[(producer, seq)] = (st, sent[seq], a)
     sock.close()
     # A retransmission on another connection.
     sock = tcp_connect(ctx.d)
     for seq in (5, 40, 5):
-        sock.sendall(frame(st.name, sent[seq], producer, seq))
+        sock.sendall(build_frame(st.name, sent[seq], producer, seq))
         a = tcp_ack(sock)
         st.check_ok(a, sent[seq], producer, seq, duplicate=True)
         eq(a.entries, ctx.sent[(producer, seq)][2].entries, "original entries")
@@ -668,17 +451,17 @@ def tcp_large_frames(ctx):
     st = ctx.stream("big", 2)
     sock = tcp_connect(ctx.d)
     rnd = ctx.rnd
-    big = [Rec(f"big{i}", rnd.randbytes(850 * 1024)) for i in range(3)]  # one 2.5 MiB frame
-    sock.sendall(frame(st.name, big, ctx.producer + 4, 1))
+    big = [Record(f"big{i}", rnd.randbytes(850 * 1024)) for i in range(3)]  # one 2.5 MiB frame
+    sock.sendall(build_frame(st.name, big, ctx.producer + 4, 1))
     st.check_ok(tcp_ack(sock), big, ctx.producer + 4, 1)
     # key + data over the stream's 1 MiB maximum record size.
-    over = [Rec("k", rnd.randbytes(MIB))]
-    sock.sendall(frame(st.name, over, ctx.producer + 4, 2))
+    over = [Record("k", rnd.randbytes(MIB))]
+    sock.sendall(build_frame(st.name, over, ctx.producer + 4, 2))
     a = tcp_ack(sock)
     eq(a.status, TOO_LARGE, "a record over 1 MiB")
     eq(a.entries, [], "TOO_LARGE entries")
-    at_max = [Rec("k", rnd.randbytes(MIB - 1))]
-    sock.sendall(frame(st.name, at_max, ctx.producer + 4, 3))
+    at_max = [Record("k", rnd.randbytes(MIB - 1))]
+    sock.sendall(build_frame(st.name, at_max, ctx.producer + 4, 3))
     st.check_ok(tcp_ack(sock), at_max, ctx.producer + 4, 3)
     sock.close()
 
@@ -695,7 +478,7 @@ def tcp_broken_streams_close(ctx):
     sock = tcp_connect(ctx.d)
     producer = ctx.producer + 6
     r1, r2 = records(2, "g1", rnd=ctx.rnd), records(2, "g2", rnd=ctx.rnd)
-    sock.sendall(frame(st.name, r1, producer, 1) + frame(st.name, r2, producer, 2) +
+    sock.sendall(build_frame(st.name, r1, producer, 1) + build_frame(st.name, r2, producer, 2) +
                  b"\0" * 64)
     st.check_ok(tcp_ack(sock), r1, producer, 1)
     st.check_ok(tcp_ack(sock), r2, producer, 2)
@@ -703,21 +486,21 @@ def tcp_broken_streams_close(ctx):
     sock.close()
     # A header announcing more than the SLW1 maximum.
     sock = tcp_connect(ctx.d)
-    hdr = bytearray(frame(st.name, r1, producer, 3))
+    hdr = bytearray(build_frame(st.name, r1, producer, 3))
     struct.pack_into(">I", hdr, 8, FRAME_MAX + 1)
     sock.sendall(bytes(hdr[:64]))
     check(closed_by_peer(sock), "frame_len over the maximum did not close the connection")
     sock.close()
     # A peer that leaves in the middle of a frame stores nothing of it.
     sock = tcp_connect(ctx.d)
-    half = frame(st.name, records(3, "half", rnd=ctx.rnd), producer, 4)
+    half = build_frame(st.name, records(3, "half", rnd=ctx.rnd), producer, 4)
     sock.sendall(half[: len(half) // 2])
     time.sleep(0.1)
     sock.close()
     # Others carry on.
     sock = tcp_connect(ctx.d)
     r5 = records(2, "after", rnd=ctx.rnd)
-    sock.sendall(frame(st.name, r5, producer, 5))
+    sock.sendall(build_frame(st.name, r5, producer, 5))
     st.check_ok(tcp_ack(sock), r5, producer, 5)
     sock.close()
 
@@ -729,23 +512,23 @@ def restart_keeps_dedupe_and_sequence(ctx):
     sock = udp_socket()
     for seq in (1, 5):
         st, recs, first = ctx.sent[(ctx.producer, seq)]
-        sock.sendto(frame(st.name, recs, ctx.producer, seq), ctx.d.ingest)
+        sock.sendto(build_frame(st.name, recs, ctx.producer, seq), ctx.d.ingest)
         a = udp_ack(sock, ctx.producer, seq)
         st.check_ok(a, recs, ctx.producer, seq, duplicate=True)
         eq(a.entries, first.entries, "entries remembered across the restart (UDP)")
     tcp = tcp_connect(ctx.d)
     st, recs, first = ctx.sent[(ctx.producer + 2, 33)]
-    tcp.sendall(frame(st.name, recs, ctx.producer + 2, 33))
+    tcp.sendall(build_frame(st.name, recs, ctx.producer + 2, 33))
     a = tcp_ack(tcp)
     st.check_ok(a, recs, ctx.producer + 2, 33, duplicate=True)
     eq(a.entries, first.entries, "entries remembered across the restart (TCP)")
     # New frames continue the sequence numbers of every shard.
     st = ctx.stream("a", 4)
     recs = records(40, "after-restart", rnd=ctx.rnd)
-    sock.sendto(frame(st.name, recs, ctx.producer, 3001), ctx.d.ingest)
+    sock.sendto(build_frame(st.name, recs, ctx.producer, 3001), ctx.d.ingest)
     st.check_ok(udp_ack(sock, ctx.producer, 3001), recs, ctx.producer, 3001)
     st = ctx.stream("t", 4)
-    tcp.sendall(frame(st.name, recs, ctx.producer + 2, 41))
+    tcp.sendall(build_frame(st.name, recs, ctx.producer + 2, 41))
     st.check_ok(tcp_ack(tcp), recs, ctx.producer + 2, 41)
     tcp.close()
     sock.close()
@@ -760,53 +543,7 @@ def read_back_everything(ctx):
 # ---- main -----------------------------------------------------------------
 
 def main():
-    if not os.access(SLUICED, os.X_OK):
-        print(f"FAIL setup: {SLUICED} is not built")
-        print("0 passed, 1 failed")
-        return 1
-    only = set(sys.argv[1:])
-    d = Daemon()
-    passed = failed = 0
-    try:
-        try:
-            d.start()
-        except Failure as e:
-            print(f"FAIL start: {e}")
-            print("0 passed, 1 failed")
-            return 1
-        ctx = Ctx(d)
-        for fn in CASES:
-            if only and fn.__name__ not in only:
-                continue
-            t0 = time.monotonic()
-            try:
-                fn(ctx)
-            except Exception as e:  # noqa: BLE001 - every failure is reported
-                failed += 1
-                detail = (str(e) if isinstance(e, Failure)
-                          else "".join(traceback.format_exception(e)).rstrip())
-                print(f"FAIL {fn.__name__}: {detail}", flush=True)
-                if d.proc.poll() is not None:
-                    print(f"sluiced exited with {d.proc.returncode}:\n{d.text()[-4000:]}")
-                    break
-                continue
-            passed += 1
-            print(f"ok {fn.__name__} ({time.monotonic() - t0:.1f} s)", flush=True)
-        if d.proc.poll() is None:
-            code = d.stop()
-            if code != 0:
-                failed += 1
-                print(f"FAIL clean_stop: exit {code}:\n{d.text()[-4000:]}")
-            else:
-                passed += 1
-                print("ok clean_stop")
-        else:
-            failed += 1
-            print(f"FAIL daemon_alive: sluiced exited with {d.proc.returncode}")
-    finally:
-        d.close()
-    print(f"{passed} passed, {failed} failed")
-    return 1 if failed else 0
+    return cases.run(Daemon(), case, Ctx, needs=[SLUICED])
 
 
 if __name__ == "__main__":

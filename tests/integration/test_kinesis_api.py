@@ -52,60 +52,36 @@ import sys
 import tempfile
 import threading
 import time
-import traceback
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "helpers"))
+import cases  # noqa: E402
+import kinesis  # noqa: E402
+from cases import Skip  # noqa: E402
+from checks import Failure, check, eq  # noqa: E402
+from kinesis import ACCESS_KEY, REGION, SECRET_KEY  # noqa: E402
+from sluiced import BUILD_ROOT, SLUICED, Sluiced, free_port  # noqa: E402
+from slw1 import hash_key_of  # noqa: E402
 
 SKIP = 77
-REEXEC_ENV = "SL_KINESIS_TEST_REEXEC"
-
-
-def find_boto3():
-    """Import boto3 here, or re-run this file under the `python3` on PATH
-    when that one has it and this interpreter does not; else skip."""
-    try:
-        import boto3  # noqa: F401
-        import botocore  # noqa: F401
-        return
-    except ImportError:
-        pass
-    if not os.environ.get(REEXEC_ENV):
-        for name in ("python3", "python"):
-            cand = shutil.which(name)
-            if not cand:
-                continue
-            probe = subprocess.run([cand, "-c", "import boto3, botocore"],
-                                   capture_output=True, check=False)
-            if probe.returncode == 0:
-                os.environ[REEXEC_ENV] = "1"
-                os.execv(cand, [cand, os.path.abspath(__file__)] + sys.argv[1:])
+if kinesis.boto3_or_reexec(__file__) is None:
     print(f"SKIP: boto3 is not importable by {sys.executable} nor by the python3 on PATH")
     sys.exit(SKIP)
-
-
-find_boto3()
 AWS = shutil.which("aws")
 if not AWS:
     print("SKIP: the AWS CLI (aws) is not on PATH")
     sys.exit(SKIP)
 
-import boto3  # noqa: E402
-import botocore  # noqa: E402
 from botocore.auth import SigV4Auth  # noqa: E402
 from botocore.awsrequest import AWSRequest  # noqa: E402
-from botocore.config import Config  # noqa: E402
 from botocore.credentials import Credentials  # noqa: E402
 from botocore.exceptions import ClientError  # noqa: E402
 
-BUILD = os.environ.get("SL_BUILD_ROOT", "build")
-SLUICED = os.path.join(BUILD, "control", "sluiced")
-SLUICE = os.path.join(BUILD, "tools", "sluice")
+SLUICE = os.path.join(BUILD_ROOT, "tools", "sluice")
 READY_TIMEOUT_S = 30
 STOP_TIMEOUT_S = 20
 STATUS_TIMEOUT_S = 20  # CREATING -> ACTIVE, DELETING -> gone
 HASH_MAX = (1 << 128) - 1
 MIB = 1 << 20
-REGION = "us-east-1"
-ACCESS_KEY = "x"
-SECRET_KEY = "x"
 PREFIX = f"it{os.getpid()}"
 
 # Credentials and region for boto3 in this process and every child; no
@@ -128,100 +104,21 @@ os.environ.update({
 })
 
 
-class Skip(Exception):
-    """A case that cannot run on this build; says why."""
-
-
-class Failure(AssertionError):
-    pass
-
-
-def check(cond, what):
-    if not cond:
-        raise Failure(what)
-
-
-def eq(got, want, what):
-    if got != want:
-        raise Failure(f"{what}: got {got!r}, want {want!r}")
-
-
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 # ---- the daemon -----------------------------------------------------------
 
-class Daemon:
+class Daemon(Sluiced):
     """sluiced on a temporary data dir; start() may be called again after
     stop() on the same data dir (new ports each time)."""
 
     def __init__(self):
-        self.tmp = tempfile.TemporaryDirectory(prefix="sluice-kin-")
-        self.data_dir = os.path.join(self.tmp.name, "var")
-        self.proc = None
-        self.log = None
-        self.runs = 0
-
-    def log_path(self):
-        return os.path.join(self.tmp.name, f"sluiced.{self.runs}.log")
-
-    def text(self):
-        try:
-            with open(self.log_path(), errors="replace") as f:
-                return f.read()
-        except FileNotFoundError:
-            return ""
+        super().__init__(tmp_prefix="sluice-kin-", ready_timeout_s=READY_TIMEOUT_S,
+                         stop_timeout_s=STOP_TIMEOUT_S)
 
     def start(self):
-        self.runs += 1
-        self.port = free_port()
-        self.ingest_port = free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
-        cmd = [SLUICED, "--data-dir", self.data_dir, "--no-dpdk",
-               "--api-listen", f"127.0.0.1:{self.port}",
-               "--ingest-listen", f"127.0.0.1:{self.ingest_port}"]
-        self.log = open(self.log_path(), "w+")
-        self.proc = subprocess.Popen(cmd, stdout=self.log, stderr=subprocess.STDOUT)
-        deadline = time.monotonic() + READY_TIMEOUT_S
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                raise Failure(f"sluiced exited with {self.proc.returncode}:\n{self.text()}")
-            if "daemon: ready" in self.text() and self.answers():
-                return
-            time.sleep(0.05)
-        raise Failure(f"sluiced not ready within {READY_TIMEOUT_S} s:\n{self.text()}")
-
-    def answers(self):
-        """Whether the API answers a ListStreams with 200."""
-        try:
-            with RawConn(self.port, timeout=2) as c:
-                c.send(raw_request(self.port, "ListStreams", b"{}"))
-                status, _, _ = c.read_response()
-                return status == 200
-        except (OSError, EOFError, ValueError):
-            return False
-
-    def stop(self, sig=signal.SIGTERM):
-        self.proc.send_signal(sig)
-        try:
-            code = self.proc.wait(STOP_TIMEOUT_S)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            self.proc.wait()
-            code = None
-        self.log.close()
-        return code
-
-    def close(self):
-        if self.proc and self.proc.poll() is None:
-            self.proc.kill()
-            self.proc.wait()
-        if self.log:
-            self.log.close()
-        self.tmp.cleanup()
+        super().start("--no-dpdk")
+        self.port = self.api_port
+        self.url = self.api_url
+        self.wait_ready()
 
 
 # ---- clients --------------------------------------------------------------
@@ -229,12 +126,7 @@ class Daemon:
 def client(port, validate=False):
     """A boto3 Kinesis client on the daemon; validate=False lets invalid
     parameters reach the server, which must refuse them itself."""
-    cfg = Config(retries={"total_max_attempts": 1, "mode": "standard"},
-                 connect_timeout=5, read_timeout=60, parameter_validation=validate)
-    return boto3.session.Session(
-        aws_access_key_id=ACCESS_KEY, aws_secret_access_key=SECRET_KEY,
-        region_name=REGION).client("kinesis", endpoint_url=f"http://127.0.0.1:{port}",
-                                   config=cfg)
+    return kinesis.client(port, validate=validate, read_timeout=60)
 
 
 class Ctx:
@@ -307,10 +199,6 @@ def create(ctx, what, shards=1, **kw):
     ctx.k.create_stream(StreamName=name, ShardCount=shards, **kw)
     wait_status(ctx, name)
     return name
-
-
-def md5_hash(key):
-    return int.from_bytes(hashlib.md5(key.encode("utf-8")).digest(), "big")
 
 
 def shard_of(shards, h):
@@ -487,12 +375,7 @@ def json_lines(text):
 
 # ---- the runner -----------------------------------------------------------
 
-CASES = []
-
-
-def case(fn):
-    CASES.append(fn)
-    return fn
+case = cases.Cases()
 
 
 # ---- cases: streams -------------------------------------------------------
@@ -554,7 +437,7 @@ def create_stream_on_demand(ctx):
     eq(after["OpenShardCount"], before["OpenShardCount"] + len(shards), "OpenShardCount")
     # Records go in and come out as on any stream.
     r = ctx.k.put_record(StreamName=name, PartitionKey="k", Data=b"on-demand")
-    eq(r["ShardId"], shard_of(shards, md5_hash("k")), "on-demand routing")
+    eq(r["ShardId"], shard_of(shards, hash_key_of("k")), "on-demand routing")
 
 
 @case
@@ -757,7 +640,7 @@ def put_record_routing(ctx):
     used = set()
     for key in keys:
         r = ctx.k.put_record(StreamName=name, PartitionKey=key, Data=key.encode())
-        eq(r["ShardId"], shard_of(shards, md5_hash(key)), f"shard of key {key!r}")
+        eq(r["ShardId"], shard_of(shards, hash_key_of(key)), f"shard of key {key!r}")
         check(re.fullmatch(r"[1-9]\d*", r["SequenceNumber"]), "decimal SequenceNumber")
         used.add(r["ShardId"])
     eq(len(used), 4, "40 keys over 4 shards use every shard")
@@ -811,7 +694,7 @@ def put_records_batch(ctx):
     by_shard = {}
     for e, res in zip(entries, r["Records"]):
         check("ErrorCode" not in res, f"entry failed: {res}")
-        h = int(e["ExplicitHashKey"]) if "ExplicitHashKey" in e else md5_hash(e["PartitionKey"])
+        h = int(e["ExplicitHashKey"]) if "ExplicitHashKey" in e else hash_key_of(e["PartitionKey"])
         eq(res["ShardId"], shard_of(shards, h), "PutRecords routing")
         by_shard.setdefault(res["ShardId"], []).append((res["SequenceNumber"], e))
     eq(len({x["SequenceNumber"] for x in r["Records"]}), 100, "sequence numbers are unique")
@@ -1157,7 +1040,7 @@ def aws_cli_round_trip(ctx):
     eq(len(shards), 2, "aws list-shards")
     r = aws(ctx, "put-record", "--stream-name", name, "--partition-key", "cli-key",
             "--data", "hello from the aws cli")[1]
-    eq(r["ShardId"], shard_of(shards, md5_hash("cli-key")), "aws put-record routing")
+    eq(r["ShardId"], shard_of(shards, hash_key_of("cli-key")), "aws put-record routing")
     recs, _ = read_all(ctx, name, r["ShardId"])
     eq([x["Data"] for x in recs], [b"hello from the aws cli"], "aws put-record data")
     lim = aws(ctx, "describe-limits")[1]
@@ -1346,7 +1229,7 @@ def cli_stream_round_trip(ctx):
     # put with data as an argument and from stdin (any bytes).
     out = sluice_ok(ctx, "put", name, "key-1", "hello")
     shards = all_shards(ctx, name)
-    sid = shard_of(shards, md5_hash("key-1"))
+    sid = shard_of(shards, hash_key_of("key-1"))
     check(sid in out, f"put output {out!r} names the shard")
     blob = bytes(range(256)) * 3
     sluice_ok(ctx, "put", name, "key-1", input=blob)
@@ -1376,7 +1259,7 @@ def cli_json(ctx):
     for i in range(12):
         key = f"k{i}"
         p = json.loads(sluice_ok(ctx, "--json", "put", name, key, f"v{i}"))
-        eq(p["ShardId"], shard_of(shards, md5_hash(key)), "put --json routing")
+        eq(p["ShardId"], shard_of(shards, hash_key_of(key)), "put --json routing")
         puts.append((p["ShardId"], p["SequenceNumber"], key, f"v{i}".encode()))
     got = json_lines(sluice_ok(ctx, "--json", "get", name))
     eq(sorted((g["ShardId"], g["SequenceNumber"], g["PartitionKey"],
@@ -1558,56 +1441,10 @@ def cli_sigv4(ctx):
 # ---- main -----------------------------------------------------------------
 
 def main():
-    for path in (SLUICED, SLUICE):
-        if not os.access(path, os.X_OK):
-            print(f"FAIL setup: {path} is not built")
-            print("0 passed, 1 failed")
-            return 1
-    only = set(sys.argv[1:])
-    d = Daemon()
-    passed = failed = skipped = 0
     try:
-        try:
-            d.start()
-        except Failure as e:
-            print(f"FAIL start: {e}")
-            print("0 passed, 1 failed")
-            return 1
-        ctx = Ctx(d)
-        for fn in CASES:
-            if only and fn.__name__ not in only:
-                continue
-            t0 = time.monotonic()
-            try:
-                fn(ctx)
-            except Skip as e:
-                skipped += 1
-                print(f"skip {fn.__name__}: {e}", flush=True)
-                continue
-            except Exception as e:  # noqa: BLE001 - every failure is reported
-                failed += 1
-                detail = (str(e) if isinstance(e, Failure)
-                          else "".join(traceback.format_exception(e)).rstrip())
-                print(f"FAIL {fn.__name__}: {detail}", flush=True)
-                if d.proc.poll() is not None:
-                    print(f"sluiced exited with {d.proc.returncode}:\n{d.text()[-4000:]}")
-                    break
-                continue
-            passed += 1
-            print(f"ok {fn.__name__} ({time.monotonic() - t0:.1f} s)", flush=True)
-        if d.proc.poll() is None:
-            code = d.stop()
-            if code != 0:
-                failed += 1
-                print(f"FAIL clean_stop: exit {code}:\n{d.text()[-4000:]}")
-        else:
-            failed += 1
-            print(f"FAIL daemon_alive: sluiced exited with {d.proc.returncode}")
+        return cases.run(Daemon(), case, Ctx, needs=[SLUICED, SLUICE])
     finally:
-        d.close()
         shutil.rmtree(_scratch, ignore_errors=True)
-    print(f"{passed} passed, {failed} failed" + (f", {skipped} skipped" if skipped else ""))
-    return 1 if failed else 0
 
 
 if __name__ == "__main__":

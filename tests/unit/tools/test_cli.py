@@ -20,8 +20,13 @@ import json
 import os
 import re
 import subprocess
+import sys
 import tempfile
 import unittest
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..",
+                                "helpers"))
+from checks import ExitAssertions  # noqa: E402
 
 # The build says which allocator the tools must run on: jemalloc, except in
 # sanitizer builds (the sanitizer's own). Dropping jemalloc fails this.
@@ -52,7 +57,7 @@ def meson_version():
     return m.group(1)
 
 
-class CliTestCase(unittest.TestCase):
+class CliTestCase(ExitAssertions, unittest.TestCase):
     @classmethod
     def setUpClass(cls):
         if not BUILD_ROOT or not SOURCE_ROOT:
@@ -70,11 +75,6 @@ class CliTestCase(unittest.TestCase):
         with open(path, "w", encoding="utf-8") as f:
             f.write(text)
         return path
-
-    def assert_exit(self, proc, code):
-        self.assertEqual(proc.returncode, code,
-                         f"exit {proc.returncode}, want {code}\n"
-                         f"stdout: {proc.stdout!r}\nstderr: {proc.stderr!r}")
 
     def assert_usage_error(self, proc, *needles):
         """Exit 2, nothing on stdout, each needle and a --help hint on stderr."""

@@ -2,9 +2,9 @@
 """Black-box tests of `sluice-gen`, the SLW1 load generator (tools/sluice_gen.c).
 
 The generator runs against a small fake appliance written here in Python,
-from WIRE.md and independently of the C codec: its own CRC-32C, frame
-parser, ack builder and ack splitter, so every run also cross-checks the C
-frame builder and ack parser. The fake stores frames (per-shard sequence
+from WIRE.md and independently of the C codec (tests/helpers/slw1.py: CRC-32C,
+frame parser, ack builder and ack splitter), so every run also cross-checks
+the C frame builder and ack parser. The fake stores frames (per-shard sequence
 numbers, MD5 or explicit hash key -> one of 4 shards), remembers them for
 deduplication, and follows a policy per (batch_seq, attempt): drop a frame,
 store it but drop its ack (TCP: then stall the connection), answer THROTTLED, answer another status, answer
@@ -38,7 +38,6 @@ Run as `test_gen.py --serve ...` it is the fake alone (for the DPDK case).
 """
 
 import argparse
-import hashlib
 import json
 import os
 import re
@@ -54,130 +53,19 @@ import threading
 import time
 import unittest
 
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..",
+                                "helpers"))
+import slw1  # noqa: E402
+from slw1 import (ACK_F_DUPLICATE, F_ACK_REQUESTED, F_AUTH, INTERNAL, OK,  # noqa: E402
+                  PARTIAL, THROTTLED, Record, WireError, ack_datagrams, build_frame, crc32c,
+                  parse_frame)
+from veth import Veth  # noqa: E402
+
 BUILD_ROOT = os.environ.get("SL_BUILD_ROOT", "")
 GEN = os.path.join(BUILD_ROOT, "tools", "sluice-gen")
 TIMEOUT_S = 60
-
-# ---- WIRE.md, from the document ----
-
-SLW1_MAGIC = 0x534C5731
-SLA1_MAGIC = 0x534C4131
-F_ACK_REQUESTED = 0x01
-F_AUTH = 0x02
-RF_EXPLICIT_HASH = 0x01
-ACK_F_DUPLICATE = 0x01
-OK, PARTIAL, THROTTLED, STREAM_NOT_FOUND, MALFORMED = 0, 1, 2, 3, 4
-INTERNAL = 7
-STREAM_RE = re.compile(rb"^[A-Za-z0-9_.-]{1,128}$")
 U64 = (1 << 64) - 1
 U128 = (1 << 128) - 1
-
-
-def _crc32c_table():
-    table = []
-    for i in range(256):
-        c = i
-        for _ in range(8):
-            c = (c >> 1) ^ 0x82F63B78 if c & 1 else c >> 1
-        table.append(c)
-    return table
-
-
-CRC_TABLE = _crc32c_table()
-
-
-def crc32c(data):
-    c = 0xFFFFFFFF
-    for b in data:
-        c = CRC_TABLE[(c ^ b) & 0xFF] ^ (c >> 8)
-    return c ^ 0xFFFFFFFF
-
-
-assert crc32c(b"123456789") == 0xE3069283  # WIRE.md's check value
-
-
-class WireError(Exception):
-    pass
-
-
-class Frame:
-    def __init__(self, flags, producer_id, batch_seq, stream, records):
-        self.flags = flags
-        self.producer_id = producer_id
-        self.batch_seq = batch_seq
-        self.stream = stream
-        self.records = records  # [(key bytes, hash key int or None, data bytes)]
-
-
-def parse_frame(buf):
-    """One whole frame, every rule of WIRE.md; raises WireError."""
-    if len(buf) < 29:
-        raise WireError("short")
-    magic, version, flags, count, frame_len = struct.unpack_from(">IBBHI", buf, 0)
-    if magic != SLW1_MAGIC or version != 1 or flags & ~(F_ACK_REQUESTED | F_AUTH):
-        raise WireError("header")
-    if frame_len != len(buf):
-        raise WireError("frame_len")
-    crc_off = frame_len - 4 - (32 if flags & F_AUTH else 0)
-    if struct.unpack_from(">I", buf, crc_off)[0] != crc32c(buf[:crc_off]):
-        raise WireError("crc")
-    producer_id, batch_seq, stream_len = struct.unpack_from(">QQB", buf, 12)
-    stream = bytes(buf[29:29 + stream_len])
-    if not 1 <= count <= 500 or not STREAM_RE.match(stream):
-        raise WireError("count or stream")
-    off, records = 29 + stream_len, []
-    for _ in range(count):
-        rflags, key_len = struct.unpack_from(">BH", buf, off)
-        if rflags & ~RF_EXPLICIT_HASH or not 1 <= key_len <= 256:
-            raise WireError("record")
-        off += 3
-        key = bytes(buf[off:off + key_len])
-        off += key_len
-        hash_key = None
-        if rflags & RF_EXPLICIT_HASH:
-            hash_key = int.from_bytes(buf[off:off + 16], "big")
-            off += 16
-        (data_len,) = struct.unpack_from(">I", buf, off)
-        off += 4
-        data = bytes(buf[off:off + data_len])
-        off += data_len
-        if off > crc_off:
-            raise WireError("record past the crc")
-        records.append((key, hash_key, data))
-    if off != crc_off:
-        raise WireError("trailing")
-    return Frame(flags, producer_id, batch_seq, stream.decode(), records)
-
-
-def build_frame(flags, producer_id, batch_seq, stream, records):
-    body = bytearray()
-    for key, hash_key, data in records:
-        body += struct.pack(">BH", RF_EXPLICIT_HASH if hash_key is not None else 0,
-                            len(key)) + key
-        if hash_key is not None:
-            body += hash_key.to_bytes(16, "big")
-        body += struct.pack(">I", len(data)) + data
-    tag = 32 if flags & F_AUTH else 0
-    total = 29 + len(stream) + len(body) + 4 + tag
-    out = struct.pack(">IBBHIQQB", SLW1_MAGIC, 1, flags, len(records), total,
-                      producer_id, batch_seq, len(stream)) + stream.encode() + body
-    return out + struct.pack(">I", crc32c(out)) + bytes(tag)
-
-
-def build_ack(status, flags, part, parts, producer_id, batch_seq, entries):
-    """entries: [(shard, record_count, status, first_seq)]."""
-    out = struct.pack(">IBBBBB3sQQHH", SLA1_MAGIC, 1, status, flags, part, parts,
-                      bytes(3), producer_id, batch_seq, len(entries), 0)
-    for shard, count, est, first_seq in entries:
-        out += struct.pack(">IHBB", shard, count, est, 0) + first_seq.to_bytes(16, "big")
-    return out + struct.pack(">I", crc32c(out))
-
-
-def ack_datagrams(status, flags, producer_id, batch_seq, entries, payload_max):
-    per = (payload_max - 32 - 4) // 24
-    parts = max(1, -(-len(entries) // per))
-    return [build_ack(status, flags, i, parts, producer_id, batch_seq,
-                      entries[i * per:(i + 1) * per]) for i in range(parts)]
 
 
 def splitmix64(state):
@@ -206,8 +94,8 @@ CLOSE = "close"
 STALL = "stall"  # TCP: store this frame, then answer nothing more on the connection
 
 
-def shard_of(key, hash_key):
-    h = hash_key if hash_key is not None else int.from_bytes(hashlib.md5(key).digest(), "big")
+def shard_of(rec):
+    h = slw1.hash_key_of(rec.key, rec.hash_key)
     return min(h // ((U128 + 1) // SHARDS), SHARDS - 1)
 
 
@@ -228,25 +116,19 @@ class FakeAppliance:
         self.data_errors = 0
 
     def _store(self, frame, partial):
-        order, counts = [], {}
-        for key, hash_key, _ in frame.records:
-            s = shard_of(key, hash_key)
-            if s not in counts:
-                order.append(s)
-                counts[s] = 0
-            counts[s] += 1
         entries = []
-        for i, s in enumerate(order):
+        by_shard = slw1.entries_in_order(shard_of(r) for r in frame.records)
+        for i, (s, count) in enumerate(by_shard):
             est = INTERNAL if partial and i > 0 else OK
             first = ((s + 1) << 64) | self.counters[s]
             if est == OK:
-                self.counters[s] += counts[s]
-            entries.append((s, counts[s], est, first))
-        status = PARTIAL if partial and len(order) > 1 else OK
+                self.counters[s] += count
+            entries.append((s, count, est, first))
+        status = PARTIAL if partial and len(by_shard) > 1 else OK
         return status, entries
 
     def _check_data(self, frame):
-        for i, (_, _, data) in enumerate(frame.records):
+        for i, (_, data, _) in enumerate(frame.records):
             if data != gen_data(frame.producer_id, frame.batch_seq, i, len(data)):
                 self.data_errors += 1
 
@@ -470,8 +352,8 @@ class DumpFrameTest(GenTestCase):
     def test_matches_python_builder(self):
         text, got = self.dump()
         pid, seq = 0x0102030405060708, 7
-        recs = [(f"key-{i % 2}".encode(), None, gen_data(pid, seq, i, 30)) for i in range(3)]
-        want = build_frame(F_ACK_REQUESTED, pid, seq, "orders.eu-1", recs)
+        recs = [Record(f"key-{i % 2}", gen_data(pid, seq, i, 30)) for i in range(3)]
+        want = build_frame("orders.eu-1", recs, pid, seq, F_ACK_REQUESTED)
         self.assertEqual(got.hex(), want.hex(), text)
         # The field offsets of WIRE.md's table, read straight off the dump.
         self.assertEqual(got[0:4], b"SLW1")
@@ -490,35 +372,35 @@ class DumpFrameTest(GenTestCase):
         _, got = self.dump("--hash-keys", "spread:4", "--no-ack", "--auth")
         pid, seq = 0x0102030405060708, 7
         width = U128 // 4
-        recs = [(f"key-{i % 2}".encode(), (i % 4) * width + width // 2,
-                 gen_data(pid, seq, i, 30)) for i in range(3)]
-        want = build_frame(F_AUTH, pid, seq, "orders.eu-1", recs)
+        recs = [Record(f"key-{i % 2}", gen_data(pid, seq, i, 30), (i % 4) * width + width // 2)
+                for i in range(3)]
+        want = build_frame("orders.eu-1", recs, pid, seq, F_AUTH)
         self.assertEqual(got.hex(), want.hex())
         # With AUTH the CRC sits 36 bytes from the end, a zero tag after it.
         self.assertEqual(struct.unpack_from(">I", got, len(got) - 36)[0],
                          crc32c(got[:-36]))
         self.assertEqual(got[-32:], bytes(32))
         f = parse_frame(got)
-        self.assertEqual([r[1] for r in f.records], [width // 2, width + width // 2,
-                                                     2 * width + width // 2])
+        self.assertEqual([r.hash_key for r in f.records], [width // 2, width + width // 2,
+                                                           2 * width + width // 2])
 
     def test_fixed_hash_key_and_key(self):
         _, got = self.dump("--hash-keys", "fixed:340282366920938463463374607431768211455",
                            "--keys", "fixed:k\u00e9y")
         f = parse_frame(got)
-        self.assertEqual({r[1] for r in f.records}, {U128})
-        self.assertEqual({r[0] for r in f.records}, {"k\u00e9y".encode()})
+        self.assertEqual({r.hash_key for r in f.records}, {U128})
+        self.assertEqual({r.key for r in f.records}, {"k\u00e9y".encode()})
 
     def test_uniform_sizes_and_random_keys(self):
         _, got = self.dump("--record-size", "5-50", "--keys", "random:40",
                            "--records-per-frame", "200", "--seed", "9")
         f = parse_frame(got)
-        sizes = [len(r[2]) for r in f.records]
+        sizes = [len(r.data) for r in f.records]
         self.assertTrue(all(5 <= s <= 50 for s in sizes), sizes)
         self.assertGreater(len(set(sizes)), 20)  # not one size
-        self.assertTrue(all(re.fullmatch(rb"[0-9a-f]{40}", r[0]) for r in f.records))
-        self.assertGreater(len({r[0] for r in f.records}), 190)
-        for i, (_, _, data) in enumerate(f.records):
+        self.assertTrue(all(re.fullmatch(rb"[0-9a-f]{40}", r.key) for r in f.records))
+        self.assertGreater(len({r.key for r in f.records}), 190)
+        for i, (_, data, _) in enumerate(f.records):
             self.assertEqual(data, gen_data(0x0102030405060708, 7, i, len(data)))
         # The seed decides keys and sizes: same seed, same frame.
         _, again = self.dump("--record-size", "5-50", "--keys", "random:40",
@@ -785,25 +667,12 @@ class DpdkTest(GenTestCase):
     def setUp(self):
         super().setUp()
         tag = f"{os.getpid() % 100000}"
-        self.ns, self.host_if, far_if = f"sgen{tag}", f"sgh{tag}", f"sgf{tag}"
-        subprocess.run(["ip", "netns", "add", self.ns], check=True)
-        self.addCleanup(subprocess.run, ["ip", "netns", "del", self.ns], check=False)
-        subprocess.run(["ip", "link", "add", self.host_if, "type", "veth", "peer", "name",
-                        far_if], check=True)
-        self.addCleanup(subprocess.run, ["ip", "link", "del", self.host_if], check=False,
-                        stderr=subprocess.DEVNULL)
-        subprocess.run(["ip", "link", "set", far_if, "netns", self.ns], check=True)
-        nse = ["ip", "netns", "exec", self.ns]
-        subprocess.run(nse + ["ip", "addr", "add", f"{NS_IP}/24", "dev", far_if], check=True)
-        subprocess.run(nse + ["ip", "link", "set", far_if, "up"], check=True)
-        subprocess.run(nse + ["ip", "link", "set", "lo", "up"], check=True)
-        subprocess.run(["ip", "link", "set", self.host_if, "up"], check=True)
-        # No IPv6 chatter on the host side: DPDK owns the port.
-        subprocess.run(["sysctl", "-qw", f"net.ipv6.conf.{self.host_if}.disable_ipv6=1"],
-                       check=False)
+        self.veth = Veth(f"sgen{tag}", f"sgh{tag}", f"sgf{tag}", NS_IP)
+        self.addCleanup(self.veth.close)
+        self.ns, self.host_if = self.veth.ns, self.veth.host_if
         self.summary = os.path.join(self.tmp.name, "summary.json")
-        self.server = subprocess.Popen(nse + [sys.executable, __file__, "--serve", NS_IP,
-                                              "7400", self.summary])
+        self.server = subprocess.Popen(["ip", "netns", "exec", self.ns, sys.executable,
+                                        __file__, "--serve", NS_IP, "7400", self.summary])
         self.addCleanup(self.stop_server)
         time.sleep(0.5)
 
@@ -837,9 +706,8 @@ class DpdkTest(GenTestCase):
 
     def test_dst_mac_kernel_asks_for_us(self):
         # We never ARP, so the kernel must resolve us to send its acks.
-        far_if = f"sgf{os.getpid() % 100000}"
         mac = subprocess.run(["ip", "netns", "exec", self.ns, "cat",
-                              f"/sys/class/net/{far_if}/address"],
+                              f"/sys/class/net/{self.veth.far_if}/address"],
                              capture_output=True, text=True, check=True).stdout.strip()
         r = self.gen_json(*self.dpdk_args("--dst-mac", mac, "--frames", "30"))
         self.assert_counts(r, frames_sent=30, frames_acked=30, lost=0, bad_acks=0)

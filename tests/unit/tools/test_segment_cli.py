@@ -3,8 +3,8 @@
 
 Segment files are made here by a small writer that follows the byte layout
 in storage/include/sluice/segment.h on its own (segment header and batches,
-big-endian, CRC-32C computed in Python), so the CLI is checked against the
-format as documented, not against the C builder. A batch's payload is its
+big-endian, CRC-32C computed in Python by tests/helpers/slw1.py), so the CLI
+is checked against the format as documented, not against the C builder. A batch's payload is its
 records followed by its dedupe entries. The test writes:
 - a valid file of 3 batches (one padded to 4096 bytes, a binary key, a key
   longer than 64 characters, data longer than 32 bytes, an explicit hash
@@ -33,8 +33,14 @@ import os
 import re
 import struct
 import subprocess
+import sys
 import tempfile
 import unittest
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..",
+                                "helpers"))
+from checks import ExitAssertions  # noqa: E402
+from slw1 import crc32c  # noqa: E402
 
 BUILD_ROOT = os.environ.get("SL_BUILD_ROOT", "")
 SLUICE = os.path.join(BUILD_ROOT, "tools", "sluice")
@@ -45,27 +51,6 @@ BATCH_MAGIC = 0x534C4254
 HEADER_BYTES = 4096
 BATCH_HEADER_BYTES = 64
 DEDUPE_BYTES = 40
-
-
-def _crc32c_table():
-    table = []
-    for n in range(256):
-        c = n
-        for _ in range(8):
-            c = (c >> 1) ^ 0x82F63B78 if c & 1 else c >> 1
-        table.append(c)
-    return table
-
-
-CRC32C_TABLE = _crc32c_table()
-
-
-def crc32c(data):
-    """CRC-32C (Castagnoli, reflected, init and final xor 0xFFFFFFFF)."""
-    crc = 0xFFFFFFFF
-    for b in data:
-        crc = CRC32C_TABLE[(crc ^ b) & 0xFF] ^ (crc >> 8)
-    return crc ^ 0xFFFFFFFF
 
 
 def u128(v):
@@ -154,7 +139,7 @@ def run(*args):
                           timeout=TIMEOUT_S, check=False)
 
 
-class SegmentCliTest(unittest.TestCase):
+class SegmentCliTest(ExitAssertions, unittest.TestCase):
     @classmethod
     def setUpClass(cls):
         if not BUILD_ROOT:
@@ -175,11 +160,6 @@ class SegmentCliTest(unittest.TestCase):
         with open(path, "wb") as f:
             f.write(data)
         return path
-
-    def assert_exit(self, proc, code):
-        self.assertEqual(proc.returncode, code,
-                         f"exit {proc.returncode}, want {code}\n"
-                         f"stdout: {proc.stdout!r}\nstderr: {proc.stderr!r}")
 
     # ---- the writer itself ------------------------------------------------
 
