@@ -196,6 +196,11 @@ struct sl_ingest_port {
 	struct sl_record recs[SL_FRAME_RECORDS_MAX];
 	const struct sl_shardmap_shard *route[SL_FRAME_RECORDS_MAX];
 	uint16_t group[SL_FRAME_RECORDS_MAX]; /* record → its entry */
+	/* A shard's entry in the frame being routed, by the shard's place in
+	 * the stream's map; valid when entry_frame[k] == frame_no. */
+	uint32_t frame_no;
+	uint32_t entry_frame[SL_SHARDS_PER_STREAM_MAX];
+	uint16_t entry_of[SL_SHARDS_PER_STREAM_MAX];
 	struct sl_slw1_ack_entry ents[SL_FRAME_RECORDS_MAX];
 	uint8_t ackbuf[SL_SLW1_ACK_HDR_BYTES + SL_FRAME_RECORDS_MAX * SL_SLW1_ACK_ENTRY_BYTES +
 		       SL_SLW1_CRC_BYTES];
@@ -655,17 +660,23 @@ bool sl_ingest_frame(struct sl_ingest_port *p, const uint8_t *buf, size_t len, v
 	 * appearance, records in frame order within a shard. */
 	uint16_t n = 0;
 	uint16_t counts[SL_FRAME_RECORDS_MAX];
+	if (++p->frame_no == 0) { /* wrapped: stale stamps could match */
+		memset(p->entry_frame, 0, sizeof(p->entry_frame));
+		p->frame_no = 1;
+	}
 	sl_hash_partition_keys(p->recs, f.record_count);
 	for (uint16_t i = 0; i < f.record_count; i++) {
 		struct sl_record *r = &p->recs[i];
 		const struct sl_shardmap_shard *sh = sl_shardmap_route(s, r->hash_key);
-		uint16_t e = 0;
-		while (e < n && p->route[e] != sh)
-			e++;
-		if (e == n) {
+		uint32_t at = (uint32_t)(sh - s->shards);
+		SL_ASSERT_HOT(at < SL_SHARDS_PER_STREAM_MAX);
+		if (p->entry_frame[at] != p->frame_no) {
+			p->entry_frame[at] = p->frame_no;
+			p->entry_of[at] = n;
 			p->route[n] = sh;
 			counts[n++] = 0;
 		}
+		uint16_t e = p->entry_of[at];
 		counts[e]++;
 		p->group[i] = e;
 	}

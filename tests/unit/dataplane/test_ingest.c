@@ -391,10 +391,81 @@ static void test_throttled(void)
 	tu_rmtree(dir);
 }
 
+/* A 500-record frame over a 64-shard stream: one entry per shard touched,
+ * in order of first appearance, counts matching, consecutive sequence
+ * numbers per shard. Shards expected from the Kinesis split, computed here:
+ * shard = MD5(key) / floor(2^128 / 64) (MD5 itself is held to hashlib by
+ * test_md5). */
+static void test_wide(void)
+{
+	char dir[64];
+	struct sl_store_options o;
+	struct sl_store *st;
+	struct tu_writer w;
+	static uint8_t frame[1 << 16];
+	static struct sl_slw1_ack_entry e[SL_FRAME_RECORDS_MAX];
+	static char keybuf[SL_FRAME_RECORDS_MAX][16];
+	static const char *keys[SL_FRAME_RECORDS_MAX];
+	struct sl_slw1_ack a;
+
+	CHECK(tu_tmpdir(dir, sizeof(dir), "ingest") != NULL);
+	tu_options(&o, dir);
+	CHECK(sl_store_open(&o, &st) == 0);
+	struct sl_meta_stream s = {.durability = SL_DURABILITY_FSYNC,
+				   .retention_hours = 24,
+				   .max_record_bytes = SL_RECORD_SIZE_DEFAULT};
+	snprintf(s.name, sizeof(s.name), "wide");
+	CHECK(sl_store_stream_create(st, &s, 64) == 0);
+	tu_writer_start(&w, st, 0);
+	memset(&fk, 0, sizeof(fk));
+	struct sl_ingest_port *p = port_open(st, 0);
+	uint32_t want_shard[64], want_count[64], n = 0;
+	sl_u128 step = ((sl_u128)1 << 127) / 32; /* floor(2^128 / 64) */
+	for (unsigned i = 0; i < SL_FRAME_RECORDS_MAX; i++) {
+		snprintf(keybuf[i], sizeof(keybuf[i]), "w%u", i);
+		keys[i] = keybuf[i];
+		sl_u128 h = sl_hash_partition_key((const uint8_t *)keys[i], strlen(keys[i]));
+		uint32_t shard = (uint32_t)(h / step) > 63 ? 63 : (uint32_t)(h / step);
+		unsigned k = 0;
+		while (k < n && want_shard[k] != shard)
+			k++;
+		if (k == n) {
+			want_shard[n] = shard;
+			want_count[n++] = 0;
+		}
+		want_count[k]++;
+	}
+	size_t len = build(frame, sizeof(frame), "wide", 9, 1, keys, SL_FRAME_RECORDS_MAX,
+			   SL_SLW1_F_ACK_REQUESTED);
+	CHECK(len > 0);
+	CHECK(sl_ingest_frame(p, frame, len, frame, reply, 1));
+	drain(p);
+	ack_of(0, &a, e);
+	CHECK(a.status == SL_SLW1_OK && a.entry_count == n);
+	for (unsigned k = 0; k < n && k < a.entry_count; k++) {
+		CHECK(e[k].shard == want_shard[k] && e[k].record_count == want_count[k]);
+		unsigned idx[SL_FRAME_RECORDS_MAX], m = 0;
+		for (unsigned i = 0; i < SL_FRAME_RECORDS_MAX; i++) {
+			sl_u128 h =
+			    sl_hash_partition_key((const uint8_t *)keys[i], strlen(keys[i]));
+			uint32_t shard = (uint32_t)(h / step) > 63 ? 63 : (uint32_t)(h / step);
+			if (shard == want_shard[k])
+				idx[m++] = i;
+		}
+		check_stored(st, s.id, e[k].shard, e[k].first_seq, keys, idx, m < 64 ? m : 64, 1);
+	}
+	sl_ingest_port_destroy(p);
+	sl_store_stop_appends(st);
+	CHECK(tu_writer_stop(&w) == 0);
+	sl_store_close(st);
+	tu_rmtree(dir);
+}
+
 int main(void)
 {
 	test_frames();
 	test_throttled();
+	test_wide();
 	/* Every record of a parsed frame ended once: stored, rejected or a
 	 * duplicate (nothing is in flight now). */
 	CHECK(counter("records") > 0);
