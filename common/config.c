@@ -127,6 +127,13 @@ static const struct key keys[] = {
     {"ingest", "tcp_buffer_mb", T_U32, F(ingest_tcp_buffer_mb), 16, 65536, "256",
      "Kernel backend: read buffers of all TCP connections together (MiB); a\n"
      "connection that needs more waits. A frame may be up to ~10 MiB."},
+    {"ingest", "tcp_frame_timeout_ms", T_U32, F(ingest_tcp_frame_timeout_ms), 10, 3600000, "10000",
+     "Kernel backend: a TCP frame not wholly received this long after its\n"
+     "first bytes closes its connection, after the acks of earlier frames."},
+    {"ingest", "tcp_idle_timeout_ms", T_U32, F(ingest_tcp_idle_timeout_ms), 0, 86400000, "300000",
+     "Kernel backend: a TCP connection with nothing received, in flight or to\n"
+     "write for this long is closed, and so is one whose peer reads none of\n"
+     "its pending acks for this long. 0: never."},
     {"dpdk", "enabled", T_BOOL, F(dpdk_enabled), 0, 0, "true",
      "Start the DPDK EAL. When it cannot start, the daemon says why in one\n"
      "line and carries on with the kernel backend."},

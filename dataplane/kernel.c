@@ -45,6 +45,16 @@
  * - A broken stream (bytes that cannot start a frame): reading stops, and
  *   the connection closes once the frames before them are answered and
  *   the acks written.
+ * - Timeouts, checked by a sweep of the connections every SWEEP_MS (or a
+ *   quarter of the shortest timeout) from the loop's own clock, read once
+ *   a round; with connections open the wait ends in time for it. A frame
+ *   whose first bytes came more than tcp_frame_timeout_ms ago and that is
+ *   still not whole breaks the stream as garbage does (the clock stops
+ *   while this side's bounds keep the connection from reading). With
+ *   tcp_idle_timeout_ms (0: never): a connection with nothing buffered,
+ *   in flight or to write for that long closes, and so does one whose
+ *   unwritten acks made no progress for that long (a peer that reads none:
+ *   what it holds is bounded, see Output, but it is not held forever).
  * - Lifetime: a reference for being open, one per request in flight, one
  *   per frame the core holds, one while queued on the dirty list. Closing
  *   (peer EOF, error, a broken stream) shuts the socket down, which ends
@@ -104,7 +114,8 @@
 #define CQE_BURST        64
 #define CQE_ROUNDS_MAX   64 /* CQE bursts per round before the core is polled */
 #define EINTR_MAX        16
-#define STOP_TICK_MS     20 /* wait granularity while draining */
+#define STOP_TICK_MS     20  /* wait granularity while draining */
+#define SWEEP_MS         100 /* TCP timeouts are checked this often, at most */
 
 SL_STATIC_ASSERT(UDP_BUF_BYTES >= SL_SLW1_FRAME_MIN);
 SL_STATIC_ASSERT(CHUNK_BYTES >= SL_SLW1_PEEK_BYTES);
@@ -126,6 +137,9 @@ enum {
 	C_TCP_FRAME_TOO_LONG,
 	C_TCP_PARTIAL_FRAMES,
 	C_TCP_RX_ERRORS,
+	C_TCP_FRAME_TIMEOUTS,
+	C_TCP_IDLE_TIMEOUTS,
+	C_TCP_ACK_TIMEOUTS,
 	C_TCP_ACKS_HELD,
 	C_TCP_MEMORY_WAITS,
 	C_ACK_SEND_ERRORS,
@@ -152,6 +166,14 @@ static const struct sl_counter_def defs[C_COUNT] = {
     [C_TCP_PARTIAL_FRAMES] = {"tcp_partial_frames",
 			      "TCP connections that ended inside a frame (its bytes dropped)"},
     [C_TCP_RX_ERRORS] = {"tcp_rx_errors", "TCP receive errors (connection closed)"},
+    [C_TCP_FRAME_TIMEOUTS] = {"tcp_frame_timeouts",
+			      "TCP connections closed: a frame not whole within "
+			      "ingest.tcp_frame_timeout_ms (its bytes dropped)"},
+    [C_TCP_IDLE_TIMEOUTS] = {"tcp_idle_timeouts",
+			     "TCP connections closed: idle for ingest.tcp_idle_timeout_ms"},
+    [C_TCP_ACK_TIMEOUTS] = {"tcp_ack_timeouts",
+			    "TCP connections closed: the peer read none of its acks for "
+			    "ingest.tcp_idle_timeout_ms"},
     [C_TCP_ACKS_HELD] = {"tcp_acks_held", "TCP acks held back behind an earlier frame's"},
     [C_TCP_MEMORY_WAITS] = {"tcp_memory_waits",
 			    "times a TCP connection waited for read buffer memory"},
@@ -243,6 +265,10 @@ struct conn {
 	size_t out_head, out_len, out_cap;
 	size_t ack_rem;    /* bytes of the ack at out_head still to write, 0: at a boundary */
 	uint32_t out_acks; /* acks wholly or partly unwritten */
+	/* Timeouts (the loop's clock, k->now_ns) */
+	uint64_t frame_ns;  /* the frame at rd began then; 0: none begun */
+	uint64_t active_ns; /* last seen with something buffered, in flight or to write */
+	uint64_t out_ns;    /* out last went from empty, or was partly written */
 };
 
 /* The reply blob the core keeps per frame. */
@@ -263,6 +289,7 @@ struct sl_kernel_ingest {
 	struct io_uring ring;
 	bool ring_up;
 	bool stopping;
+	bool finishing; /* finish() cancels everything: nothing is posted again */
 	int udp_fd, tcp_fd;
 	uint32_t ops; /* requests with a CQE to come */
 	char where[SL_CONFIG_HOST_MAX + 16];
@@ -288,6 +315,9 @@ struct sl_kernel_ingest {
 	uint32_t inflight_max;
 	struct slot *slot_mem;
 	uint64_t chunk_bytes, chunk_bytes_max;
+	uint64_t frame_timeout_ns, idle_timeout_ns; /* idle: 0 = never */
+	uint64_t now_ns;                            /* the loop's clock, read once a round */
+	uint64_t sweep_ns, last_sweep_ns, next_sweep_ns;
 
 	/* scratch for splitting a UDP ack */
 	struct sl_slw1_ack_entry ents[SL_FRAME_RECORDS_MAX];
@@ -582,6 +612,8 @@ static void out_append(struct conn *c, const uint8_t *ack, size_t len)
 		c->out_cap = cap;
 	}
 	memcpy(c->out + c->out_head + c->out_len, ack, len);
+	if (c->out_len == 0)
+		c->out_ns = c->k->now_ns;
 	c->out_len += len;
 	c->out_acks++;
 	/* Reading stops above OUT_HIGH_BYTES: the rest is acks of frames in flight. */
@@ -608,6 +640,8 @@ static void out_consumed(struct conn *c, size_t n)
 	}
 	c->out_head = at;
 	c->out_len -= n;
+	c->out_ns = c->k->now_ns; /* the peer reads */
+	c->active_ns = c->k->now_ns;
 	if (c->out_len == 0) {
 		SL_ASSERT(c->out_acks == 0);
 		SL_ASSERT(c->ack_rem == 0);
@@ -672,7 +706,8 @@ static void conn_advance(struct conn *c)
 		slot_of(c, c->base_idx)->state = 0;
 		c->base_idx++;
 	}
-	mark_dirty(c); /* reading may resume; acks may be written */
+	c->active_ns = k->now_ns; /* an idle connection's clock starts at its last frame */
+	mark_dirty(c);            /* reading may resume; acks may be written */
 }
 
 /* The core is done with frame idx of c (released, or answered at once). */
@@ -771,6 +806,9 @@ static void conn_parse(struct conn *c)
 		ch->refs++;
 		c->refs++;
 		c->rd += (size_t)flen;
+		/* The next frame's clock starts now: its bytes may have waited
+		 * for this side's bounds. */
+		c->frame_ns = c->rd < c->wr ? k->now_ns : 0;
 		sl_counter_inc(k->c, C_TCP_FRAMES);
 		if (!sl_ingest_frame(k->port, p, (size_t)flen, ch, blob, idx)) {
 			frame_finished(c, idx);
@@ -892,7 +930,10 @@ static void recv_done(struct conn *c, int res)
 	if (!c->closed && res != -ECANCELED) {
 		if (res > 0) {
 			SL_ASSERT(c->wr + (size_t)res <= c->cur->cap);
+			if (c->wr == c->rd)
+				c->frame_ns = k->now_ns; /* a frame begins */
 			c->wr += (size_t)res;
+			c->active_ns = k->now_ns;
 			mark_dirty(c);
 		} else {
 			if (res < 0) {
@@ -947,6 +988,73 @@ static bool service_dirty(struct sl_kernel_ingest *k)
 	return k->dirty != NULL;
 }
 
+/* ---- TCP: timeouts ---- */
+
+/* Whether c has nothing buffered, in flight or to write, and asked for
+ * nothing: only the peer can give it more to do. */
+static bool conn_idle(const struct conn *c)
+{
+	return c->wr == c->rd && c->next_idx == c->base_idx && c->out_len == 0 && !c->readable &&
+	       !c->waiting && !c->broken;
+}
+
+/* Check c's timeouts at now, dt after the last sweep. Closing (or
+ * breaking the stream) is counted and logged. */
+static void conn_sweep(struct conn *c, uint64_t now, uint64_t dt)
+{
+	struct sl_kernel_ingest *k = c->k;
+	if (c->frame_ns != 0 && !c->broken) {
+		if (!conn_may_take(c) || c->waiting) {
+			/* This side's bounds hold the frame back: its clock stops. */
+			c->frame_ns = c->frame_ns + dt < now ? c->frame_ns + dt : now;
+		} else if (now - c->frame_ns >= k->frame_timeout_ns && conn_need(c) != 0) {
+			sl_counter_inc(k->c, C_TCP_FRAME_TIMEOUTS);
+			SL_LOG_RL(SL_LOG_WARN, SUBSYS,
+				  "TCP connection on %s closed: a frame not whole after %llu ms "
+				  "(ingest.tcp_frame_timeout_ms)",
+				  k->where,
+				  (unsigned long long)(k->frame_timeout_ns / SL_NS_PER_MS));
+			/* As garbage: the frames before it get their acks first. */
+			c->broken = true;
+			mark_dirty(c);
+			return;
+		}
+	}
+	if (k->idle_timeout_ns == 0)
+		return;
+	if (c->out_len > 0 && now - c->out_ns >= k->idle_timeout_ns) {
+		sl_counter_inc(k->c, C_TCP_ACK_TIMEOUTS);
+		SL_LOG_RL(SL_LOG_WARN, SUBSYS,
+			  "TCP connection on %s closed: its peer read no acks for %llu ms "
+			  "(ingest.tcp_idle_timeout_ms)",
+			  k->where, (unsigned long long)(k->idle_timeout_ns / SL_NS_PER_MS));
+		conn_close(c); /* counts the acks it drops */
+		return;
+	}
+	if (!conn_idle(c)) {
+		c->active_ns = now;
+	} else if (now - c->active_ns >= k->idle_timeout_ns) {
+		sl_counter_inc(k->c, C_TCP_IDLE_TIMEOUTS);
+		conn_close(c);
+	}
+}
+
+/* Check every open connection's timeouts, when it is time to. */
+static void sweep(struct sl_kernel_ingest *k)
+{
+	uint64_t now = k->now_ns;
+	if (now < k->next_sweep_ns || k->conns_live == 0 || k->stopping)
+		return;
+	uint64_t dt = now - k->last_sweep_ns;
+	k->last_sweep_ns = now;
+	k->next_sweep_ns = now + k->sweep_ns;
+	for (uint32_t i = 0; i < k->conns_max; i++) {
+		struct conn *c = &k->conns[i];
+		if (c->in_use && !c->closed)
+			conn_sweep(c, now, dt);
+	}
+}
+
 /* ---- TCP: accept ---- */
 
 static void accept_post(struct sl_kernel_ingest *k)
@@ -973,6 +1081,7 @@ static void conn_open(struct sl_kernel_ingest *k, int fd)
 	    .refs = 1,
 	    .in_use = true,
 	    .slots = slots,
+	    .active_ns = k->now_ns,
 	};
 	k->conns_live++;
 	int one = 1;
@@ -1118,7 +1227,9 @@ static void handle_cqe(struct sl_kernel_ingest *k, struct op *op, int res)
 		uint64_t v;
 		ssize_t n = read(sl_ingest_wake_fd(k->port), &v, sizeof(v)); /* non-blocking */
 		(void)n;
-		if (res != -ECANCELED)
+		/* A wake that fired as finish() cancelled everything must
+		 * not post a poll that no one cancels. */
+		if (res != -ECANCELED && !k->finishing)
 			poll_post(k, sl_ingest_wake_fd(k->port), &k->wake_op);
 		return;
 	}
@@ -1149,7 +1260,8 @@ static void reap(struct sl_kernel_ingest *k)
 }
 
 /* Submit and, unless work is left, sleep until a CQE (or a tick while
- * stopping). 0, or -errno when io_uring failed. */
+ * stopping, or the next sweep while TCP connections are open). 0, or
+ * -errno when io_uring failed. */
 static int wait_events(struct sl_kernel_ingest *k, bool busy)
 {
 	int rc;
@@ -1157,6 +1269,15 @@ static int wait_events(struct sl_kernel_ingest *k, bool busy)
 		rc = io_uring_submit(&k->ring);
 	} else if (k->stopping) {
 		struct __kernel_timespec ts = {.tv_sec = 0, .tv_nsec = STOP_TICK_MS * SL_NS_PER_MS};
+		struct io_uring_cqe *cqe;
+		sl_ingest_offline(k->port);
+		rc = io_uring_submit_and_wait_timeout(&k->ring, &cqe, 1, &ts, NULL);
+		sl_ingest_online(k->port);
+	} else if (k->conns_live > 0) {
+		/* Wake for the next sweep of the TCP timeouts. */
+		uint64_t ns = k->next_sweep_ns > k->now_ns ? k->next_sweep_ns - k->now_ns : 0;
+		struct __kernel_timespec ts = {.tv_sec = (long long)(ns / SL_NS_PER_S),
+					       .tv_nsec = (long long)(ns % SL_NS_PER_S)};
 		struct io_uring_cqe *cqe;
 		sl_ingest_offline(k->port);
 		rc = io_uring_submit_and_wait_timeout(&k->ring, &cqe, 1, &ts, NULL);
@@ -1189,6 +1310,7 @@ static bool drained(const struct sl_kernel_ingest *k)
 static void finish(struct sl_kernel_ingest *k)
 {
 	k->stopping = true; /* nothing is posted again (also after an io_uring error) */
+	k->finishing = true;
 	for (uint32_t i = 0; i < k->conns_max; i++) {
 		struct conn *c = &k->conns[i];
 		if (c->in_use && !c->closed) {
@@ -1230,10 +1352,16 @@ int sl_kernel_ingest_run(struct sl_kernel_ingest *k, int stop_fd)
 	accept_post(k);
 	for (uint32_t i = 0; i < k->ubuf_count; i++)
 		udp_post(k, &k->ubufs[i]);
+	k->now_ns = sl_clock_mono_ns();
+	k->last_sweep_ns = k->now_ns;
+	k->next_sweep_ns = k->now_ns + k->sweep_ns;
 	for (;;) {
+		k->now_ns = sl_clock_mono_ns(); /* once a round, for the TCP timeouts */
 		reap(k);
 		sl_ingest_poll(k->port);
 		bool busy = service_dirty(k);
+		sweep(k);
+		busy = busy || k->dirty != NULL; /* a timed-out frame closes after its acks */
 		sl_ingest_quiescent(k->port);
 		if (k->stopping) {
 			if (drained(k))
@@ -1354,6 +1482,18 @@ static int ring_create(struct sl_kernel_ingest *k)
 	return 0;
 }
 
+/* How often the TCP timeouts are checked: SWEEP_MS, or a quarter of the
+ * shortest timeout when that is less (at least 1 ms). */
+static uint64_t sweep_period_ns(const struct sl_kernel_ingest *k)
+{
+	uint64_t ns = (uint64_t)SWEEP_MS * SL_NS_PER_MS;
+	if (k->frame_timeout_ns / 4 < ns)
+		ns = k->frame_timeout_ns / 4;
+	if (k->idle_timeout_ns != 0 && k->idle_timeout_ns / 4 < ns)
+		ns = k->idle_timeout_ns / 4;
+	return ns > SL_NS_PER_MS ? ns : SL_NS_PER_MS;
+}
+
 static int alloc_buffers(struct sl_kernel_ingest *k)
 {
 	k->ubufs = calloc(k->ubuf_count, sizeof(*k->ubufs));
@@ -1394,6 +1534,9 @@ int sl_kernel_ingest_create(struct sl_store *st, const struct sl_config *cfg,
 	k->conns_max = cfg->ingest_tcp_connections_max;
 	k->inflight_max = cfg->ingest_tcp_inflight_max;
 	k->chunk_bytes_max = (uint64_t)cfg->ingest_tcp_buffer_mb << 20;
+	k->frame_timeout_ns = (uint64_t)cfg->ingest_tcp_frame_timeout_ms * SL_NS_PER_MS;
+	k->idle_timeout_ns = (uint64_t)cfg->ingest_tcp_idle_timeout_ms * SL_NS_PER_MS;
+	k->sweep_ns = sweep_period_ns(k);
 	k->drain_ms = cfg->shutdown_timeout_ms / 4 * 3;
 	k->final_ms = cfg->shutdown_timeout_ms / 8;
 	k->accept_op = (struct op){.kind = OP_ACCEPT, .owner = k};

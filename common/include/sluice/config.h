@@ -81,6 +81,8 @@ struct sl_config {
 	uint32_t ingest_tcp_connections_max;
 	uint32_t ingest_tcp_inflight_max;
 	uint32_t ingest_tcp_buffer_mb;
+	uint32_t ingest_tcp_frame_timeout_ms; /* first byte to last byte of a frame */
+	uint32_t ingest_tcp_idle_timeout_ms;  /* 0 = never */
 	/* [dpdk] */
 	bool dpdk_enabled;
 	char dpdk_vdev[SL_CONFIG_VDEV_MAX][SL_CONFIG_STR_MAX];

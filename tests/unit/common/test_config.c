@@ -152,6 +152,8 @@ static const char *const key_names[] = {
     "ingest.tcp_connections_max",
     "ingest.tcp_inflight_max",
     "ingest.tcp_buffer_mb",
+    "ingest.tcp_frame_timeout_ms",
+    "ingest.tcp_idle_timeout_ms",
     "dpdk.enabled",
     "dpdk.vdev",
     "dpdk.pci",
@@ -209,6 +211,8 @@ static const char defaults_text[] = "[daemon]\n"
 				    "tcp_connections_max = 64\n"
 				    "tcp_inflight_max = 256\n"
 				    "tcp_buffer_mb = 256\n"
+				    "tcp_frame_timeout_ms = 10000\n"
+				    "tcp_idle_timeout_ms = 300000\n"
 				    "\n"
 				    "[dpdk]\n"
 				    "enabled = true\n"
@@ -271,6 +275,8 @@ static void test_defaults(void)
 	CHECK_EQ_U64(cfg.ingest_tcp_connections_max, 64);
 	CHECK_EQ_U64(cfg.ingest_tcp_inflight_max, 256);
 	CHECK_EQ_U64(cfg.ingest_tcp_buffer_mb, 256);
+	CHECK_EQ_U64(cfg.ingest_tcp_frame_timeout_ms, 10000);
+	CHECK_EQ_U64(cfg.ingest_tcp_idle_timeout_ms, 300000);
 	CHECK(cfg.dpdk_enabled);
 	CHECK_EQ_U64(cfg.dpdk_vdev_count, 0);
 	CHECK_EQ_U64(cfg.dpdk_pci_count, 0);
@@ -529,6 +535,8 @@ static void test_bad_values(void)
 	BAD_VALUE("ingest", "tcp_connections_max", "4097", "between 1 and 4096");
 	BAD_VALUE("ingest", "tcp_inflight_max", "0", "between 1 and 65536");
 	BAD_VALUE("ingest", "tcp_buffer_mb", "15", "between 16 and 65536");
+	BAD_VALUE("ingest", "tcp_frame_timeout_ms", "9", "between 10 and 3600000");
+	BAD_VALUE("ingest", "tcp_idle_timeout_ms", "86400001", "between 0 and 86400000");
 	BAD_VALUE("dpdk", "ip", "1.2.3", "IPv4");
 	BAD_VALUE("dpdk", "ip", "256.1.1.1", "IPv4");
 	BAD_VALUE("dpdk", "ip", "01.2.3.4", "IPv4");
@@ -1016,6 +1024,8 @@ static void test_format(void)
 	    {"ingest.tcp_connections_max", "4096"},
 	    {"ingest.tcp_inflight_max", "1"},
 	    {"ingest.tcp_buffer_mb", "16"},
+	    {"ingest.tcp_frame_timeout_ms", "3600000"},
+	    {"ingest.tcp_idle_timeout_ms", "0"},
 	    {"dpdk.enabled", "off"},
 	    {"dpdk.vdev", "net_null0"},
 	    {"dpdk.vdev", "net_af_packet0,iface=veth0"},
@@ -1078,6 +1088,8 @@ static void test_format(void)
 			    "tcp_connections_max = 4096\n"
 			    "tcp_inflight_max = 1\n"
 			    "tcp_buffer_mb = 16\n"
+			    "tcp_frame_timeout_ms = 3600000\n"
+			    "tcp_idle_timeout_ms = 0\n"
 			    "\n"
 			    "[dpdk]\n"
 			    "enabled = false\n"

@@ -20,6 +20,15 @@
  *   (ACK_TX); tcp_connections_max refuses the next connection (counted);
  *   with tcp_buffer_mb used up a connection waits and resumes when buffers
  *   are freed; an idle connection holds no buffer;
+ * - TCP timeouts: a frame left unfinished past tcp_frame_timeout_ms closes
+ *   its connection (counted), not before, and only after the acks of the
+ *   frames before it, also of one the core still holds; a connection with
+ *   nothing to do past tcp_idle_timeout_ms closes (counted), but not while
+ *   a frame of it is in flight; one that sends frames slowly but steadily,
+ *   each in pieces, for longer than both timeouts stays open; a peer that
+ *   reads none of its acks is closed after tcp_idle_timeout_ms (counted,
+ *   its acks counted as dropped); a frame this side stops reading (its
+ *   bounds) does not time out meanwhile;
  * - stop: frames in flight are waited for and their acks written before
  *   the connections close;
  * - sl_kernel_ingest_wanted, and a taken address refused at create.
@@ -888,6 +897,235 @@ static void test_tcp_memory_wait(void)
 	stop_backend(&h);
 }
 
+/* ---- TCP timeouts ---- */
+
+/* Loop-clock reads may lead a test's own by a little. */
+#define CLOCK_SLACK_MS 10
+
+static uint64_t ms_since(uint64_t t0_ns)
+{
+	return (sl_clock_mono_ns() - t0_ns) / SL_NS_PER_MS;
+}
+
+/* Frames 1 (answered at once) and 2 (kept), then half of frame 3, which
+ * stalls: the acks of 1 and 2 come first, then the close. */
+static void test_tcp_frame_timeout(void)
+{
+	struct sl_config cfg;
+	struct harness h;
+	struct sl_slw1_ack a;
+	test_config(&cfg);
+	cfg.ingest_tcp_frame_timeout_ms = 300;
+	cfg.ingest_tcp_idle_timeout_ms = 0; /* never */
+	start_backend(&h, &cfg, 0);
+	int fd = tcp_client(&h);
+	size_t at = build(fbuf, sizeof(fbuf), "now", 1, true, 1, 10);
+	at += build(fbuf + at, sizeof(fbuf) - at, "keep", 2, true, 1, 10);
+	size_t n3 = build(fbuf + at, sizeof(fbuf) - at, "now", 3, true, 1, 100);
+	uint64_t t0 = sl_clock_mono_ns();
+	send_all(fd, fbuf, at + n3 / 2);
+	CHECK(tcp_recv_ack(fd, &a) == 0);
+	CHECK_EQ_U64(a.batch_seq, 1);
+	WAIT_KEPT(1);
+	WAIT_COUNTER(&h, C_TCP_FRAME_TIMEOUTS, 1);
+	CHECK(ms_since(t0) + CLOCK_SLACK_MS >= 300);
+	/* Frame 2 is still in the core: the connection waits for its ack. */
+	CHECK(quiet(fd, 100));
+	CHECK_EQ_U64(counter(&h, C_TCP_CLOSED), 0);
+	fake_finish(CMD_FINISH_FORWARD);
+	CHECK(tcp_recv_ack(fd, &a) == 0);
+	CHECK_EQ_U64(a.batch_seq, 2);
+	CHECK(closed_by_peer(fd));
+	WAIT_COUNTER(&h, C_TCP_CLOSED, 1);
+	CHECK_EQ_U64(counter(&h, C_TCP_FRAMES), 2);
+	CHECK_EQ_U64(counter(&h, C_TCP_FRAME_TIMEOUTS), 1);
+	CHECK_EQ_U64(counter(&h, C_TCP_IDLE_TIMEOUTS), 0);
+	CHECK_EQ_U64(counter(&h, C_ACKS_ORPHANED), 0);
+	close(fd);
+
+	/* Stalled inside the header (too short to know the frame's length). */
+	fd = tcp_client(&h);
+	size_t n = build(fbuf, sizeof(fbuf), "now", 4, true, 1, 10);
+	t0 = sl_clock_mono_ns();
+	send_all(fd, fbuf, 5);
+	CHECK(closed_by_peer(fd));
+	CHECK(ms_since(t0) + CLOCK_SLACK_MS >= 300);
+	CHECK_EQ_U64(counter(&h, C_TCP_FRAME_TIMEOUTS), 2);
+	CHECK(n > 5);
+	close(fd);
+	stop_backend(&h);
+}
+
+/* A frame this side stopped reading (tcp_inflight_max reached) does not
+ * time out: its clock stops until reading resumes. */
+static void test_tcp_frame_timeout_paused(void)
+{
+	struct sl_config cfg;
+	struct harness h;
+	struct sl_slw1_ack a;
+	test_config(&cfg);
+	cfg.ingest_tcp_frame_timeout_ms = 100;
+	cfg.ingest_tcp_inflight_max = 1;
+	start_backend(&h, &cfg, 0);
+	int fd = tcp_client(&h);
+	/* Frame 2 is longer than a read chunk: part of it is read with frame 1. */
+	size_t at = build(fbuf, sizeof(fbuf), "keep", 1, true, 1, 10);
+	at += build(fbuf + at, sizeof(fbuf) - at, "now", 2, true, 1, 2 * CHUNK_BYTES);
+	send_all(fd, fbuf, at);
+	WAIT_KEPT(1);
+	CHECK(quiet(fd, 400));
+	CHECK_EQ_U64(counter(&h, C_TCP_FRAME_TIMEOUTS), 0);
+	fake_finish(CMD_FINISH_FORWARD);
+	CHECK(tcp_recv_ack(fd, &a) == 0);
+	CHECK_EQ_U64(a.batch_seq, 1);
+	CHECK(tcp_recv_ack(fd, &a) == 0);
+	CHECK_EQ_U64(a.batch_seq, 2);
+	CHECK_EQ_U64(counter(&h, C_TCP_FRAME_TIMEOUTS), 0);
+	CHECK_EQ_U64(counter(&h, C_TCP_CLOSED), 0);
+	close(fd);
+	stop_backend(&h);
+}
+
+/* A connection that sent nothing closes after the idle timeout; one with
+ * a frame in the core does not, until the frame is answered and the
+ * timeout has passed again. */
+static void test_tcp_idle_timeout(void)
+{
+	struct sl_config cfg;
+	struct harness h;
+	struct sl_slw1_ack a;
+	test_config(&cfg);
+	cfg.ingest_tcp_idle_timeout_ms = 300;
+	start_backend(&h, &cfg, 0);
+	uint64_t t0 = sl_clock_mono_ns();
+	int fd = tcp_client(&h);
+	CHECK(closed_by_peer(fd));
+	CHECK(ms_since(t0) + CLOCK_SLACK_MS >= 300);
+	WAIT_COUNTER(&h, C_TCP_IDLE_TIMEOUTS, 1);
+	close(fd);
+
+	fd = tcp_client(&h);
+	size_t n = build(fbuf, sizeof(fbuf), "keep", 1, true, 1, 10);
+	send_all(fd, fbuf, n);
+	WAIT_KEPT(1);
+	CHECK(quiet(fd, 700)); /* more than twice the timeout: no EOF */
+	CHECK_EQ_U64(counter(&h, C_TCP_IDLE_TIMEOUTS), 1);
+	t0 = sl_clock_mono_ns();
+	fake_finish(CMD_FINISH_FORWARD);
+	CHECK(tcp_recv_ack(fd, &a) == 0);
+	CHECK_EQ_U64(a.batch_seq, 1);
+	CHECK(closed_by_peer(fd));
+	CHECK(ms_since(t0) + CLOCK_SLACK_MS >= 300);
+	WAIT_COUNTER(&h, C_TCP_IDLE_TIMEOUTS, 2);
+	CHECK_EQ_U64(counter(&h, C_TCP_FRAME_TIMEOUTS), 0);
+	close(fd);
+	stop_backend(&h);
+}
+
+/* Frames each in two pieces 40 ms apart, one every 100 ms, for about
+ * 2 s: longer than both timeouts, and the connection stays open. */
+static void test_tcp_slow_steady(void)
+{
+	struct sl_config cfg;
+	struct harness h;
+	struct sl_slw1_ack a;
+	test_config(&cfg);
+	cfg.ingest_tcp_frame_timeout_ms = 300;
+	cfg.ingest_tcp_idle_timeout_ms = 400;
+	start_backend(&h, &cfg, 0);
+	int fd = tcp_client(&h);
+	enum { N = 20 };
+	for (unsigned i = 0; i < N; i++) {
+		size_t n = build(fbuf, sizeof(fbuf), "now", i, true, 2, 200);
+		send_all(fd, fbuf, n / 2);
+		usleep(40 * 1000);
+		send_all(fd, fbuf + n / 2, n - n / 2);
+		CHECK(tcp_recv_ack(fd, &a) == 0);
+		CHECK_EQ_U64(a.batch_seq, i);
+		usleep(60 * 1000);
+	}
+	CHECK_EQ_U64(counter(&h, C_TCP_FRAMES), N);
+	CHECK_EQ_U64(counter(&h, C_TCP_CLOSED), 0);
+	CHECK_EQ_U64(counter(&h, C_TCP_FRAME_TIMEOUTS), 0);
+	CHECK_EQ_U64(counter(&h, C_TCP_IDLE_TIMEOUTS), 0);
+	/* Then it stops: idle. */
+	CHECK(closed_by_peer(fd));
+	CHECK_EQ_U64(counter(&h, C_TCP_IDLE_TIMEOUTS), 1);
+	close(fd);
+	stop_backend(&h);
+}
+
+/* Read until the peer closes (EOF or reset): whether it did within the
+ * receive timeout, bounded by max_bytes. */
+static bool drained_to_close(int fd, size_t max_bytes)
+{
+	uint8_t b[4096];
+	for (size_t got = 0; got <= max_bytes;) {
+		ssize_t n = recv(fd, b, sizeof(b), 0);
+		if (n == 0 || (n < 0 && errno == ECONNRESET))
+			return true;
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0)
+			return false;
+		got += (size_t)n;
+	}
+	return false;
+}
+
+/* A peer that sends frames but reads no acks: reading stops, and after
+ * the idle timeout with no ack written the connection closes, its
+ * unwritten acks counted as dropped. */
+static void test_tcp_ack_timeout(void)
+{
+	struct sl_config cfg;
+	struct harness h;
+	test_config(&cfg);
+	cfg.ingest_tcp_frame_timeout_ms = 100;
+	cfg.ingest_tcp_idle_timeout_ms = 300;
+	start_backend(&h, &cfg, 0);
+	int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	int small = 4096;
+	setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &small, sizeof(small));
+	CHECK(connect(fd, (const struct sockaddr *)&h.tcp, sizeof(h.tcp)) == 0);
+	struct timeval tv = {.tv_sec = 2};
+	setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+
+	enum { N = 60000 };
+	size_t at = 0;
+	for (unsigned i = 0; i < N; i++)
+		at += build(fbuf + at, sizeof(fbuf) - at, "now", i, true, 1, 1);
+	/* Send until the backend stops taking bytes (100 ms without room) or
+	 * all is in the socket buffers. */
+	size_t sent = 0;
+	uint64_t t0 = sl_clock_mono_ns();
+	for (unsigned tries = 0; sent < at && tries < 100000; tries++) {
+		ssize_t n = send(fd, fbuf + sent, at - sent, MSG_DONTWAIT | MSG_NOSIGNAL);
+		if (n > 0) {
+			sent += (size_t)n;
+			continue;
+		}
+		if (n < 0 && errno != EAGAIN && errno != EINTR)
+			break;
+		struct pollfd p = {.fd = fd, .events = POLLOUT};
+		if (poll(&p, 1, 100) == 0)
+			break;
+	}
+	WAIT_COUNTER(&h, C_TCP_ACK_TIMEOUTS, 1);
+	CHECK(ms_since(t0) + CLOCK_SLACK_MS >= 300);
+	CHECK(drained_to_close(fd, at));
+	CHECK(wait_for_at(no_conns, &h, 2000));
+	uint64_t orphaned = counter(&h, C_ACKS_ORPHANED);
+	CHECK(orphaned > 0);
+	CHECK_EQ_U64(fake->drops[SL_INGEST_DROP_ACK_TX], orphaned);
+	CHECK_EQ_U64(counter(&h, C_TCP_ACK_TIMEOUTS), 1);
+	CHECK_EQ_U64(counter(&h, C_TCP_FRAME_TIMEOUTS), 0);
+	CHECK_EQ_U64(counter(&h, C_TCP_IDLE_TIMEOUTS), 0);
+	CHECK(counter(&h, C_TCP_FRAMES) < N); /* it stopped reading */
+	close(fd);
+	stop_backend(&h);
+}
+
 /* Finish the kept frames a little after the stop began. */
 static void *finish_later(void *arg)
 {
@@ -965,6 +1203,11 @@ int main(void)
 	test_tcp_close_in_flight();
 	test_tcp_connections_max();
 	test_tcp_memory_wait();
+	test_tcp_frame_timeout();
+	test_tcp_frame_timeout_paused();
+	test_tcp_idle_timeout();
+	test_tcp_slow_steady();
+	test_tcp_ack_timeout();
 	test_stop_drains();
 	return sl_check_finish("kernel");
 }
