@@ -313,6 +313,35 @@ int sl_shard_view_index(struct sl_shard *sh, struct seg_view *v, uint64_t vis_lo
 	return rc;
 }
 
+/*
+ * The arrival time of a view's first batch: a lower bound of every arrival
+ * in the segment (a shard's arrival times never go back). From its index
+ * when it has one, else from that batch's header alone, so that a caller
+ * that needs only this bound does not read a whole segment.
+ */
+int sl_shard_view_first_arrival(struct sl_shard *sh, struct seg_view *v, uint64_t *ms)
+{
+	uint8_t hdr[SL_SEG_BATCH_HEADER_BYTES];
+	struct sl_seg_batch b;
+	if (v->idx_count > 0) {
+		*ms = v->first_arrival_ms; /* set with the first entry, or by idx_load */
+		return 0;
+	}
+	int rc = view_open(sh, v);
+	if (rc != 0)
+		return rc;
+	ssize_t n = pread(v->fd, hdr, sizeof(hdr), (off_t)SL_SEG_HEADER_BYTES);
+	if (n < 0)
+		return sl_neg_errno();
+	if (n != (ssize_t)sizeof(hdr))
+		return -ENODATA;
+	if (sl_seg_batch_header_decode(hdr, sizeof(hdr), &b) != 0 ||
+	    sl_u128_lo(b.base_seq) != v->base_lo)
+		return -EBADMSG;
+	*ms = b.first_arrival_ms;
+	return 0;
+}
+
 /* The view holding counter lo: the last whose base <= lo (or the first). */
 
 static struct seg_view *view_for(struct sl_shard *sh, uint64_t lo)

@@ -74,15 +74,23 @@ static int shard_retention(struct sl_shard *sh, uint64_t now_ms)
 	/* Oldest first; never the newest. */
 	for (uint32_t i = 0; rc == 0 && i + 1 < sh->view_count; i++) {
 		struct seg_view *v = &sh->views[i];
-		rc = sl_shard_view_index(sh, v, UINT64_MAX);
-		if (rc != 0)
-			break;
-		bool expired = v->last_arrival_ms < horizon;
 		bool over = cap != 0 && total > cap;
-		if (!expired && !over)
-			break;
+		if (!over) {
+			/* Its first arrival not expired: neither is its newest, nor
+			 * any later segment's. One batch header tells; indexing the
+			 * segment whole would read all of it (after O_DIRECT writes
+			 * none of it is cached) on the control thread, stalling
+			 * every API connection for as long, each time a shard rolls. */
+			uint64_t first_ms;
+			if (sl_shard_view_first_arrival(sh, v, &first_ms) == 0 &&
+			    first_ms >= horizon)
+				break;
+			rc = sl_shard_view_index(sh, v, UINT64_MAX);
+			if (rc != 0 || v->last_arrival_ms >= horizon)
+				break;
+		}
 		uint64_t size = seg_size(sh, v->base_lo);
-		rc = delete_segment(sh, v->base_lo, expired ? "expired" : "over the size cap");
+		rc = delete_segment(sh, v->base_lo, over ? "over the size cap" : "expired");
 		if (rc == 0) {
 			total -= size;
 			deleted++;

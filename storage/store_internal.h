@@ -213,10 +213,13 @@ int sl_shard_list_segments(const struct sl_shard *sh, uint64_t **out);
 
 /* reader.c (callers hold sh->read_lock): bring the segment views in line
  * with the directory; extend a view's sparse index over batches below
- * vis_lo (UINT64_MAX: to the end of a sealed segment). 0 or -errno. */
+ * vis_lo (UINT64_MAX: to the end of a sealed segment); the arrival time of
+ * a view's first batch, from one batch header (-ENODATA: none yet). 0 or
+ * -errno. */
 void sl_shard_views_fini(struct sl_shard *sh);
 int sl_shard_views_refresh(struct sl_shard *sh);
 int sl_shard_view_index(struct sl_shard *sh, struct seg_view *v, uint64_t vis_lo);
+int sl_shard_view_first_arrival(struct sl_shard *sh, struct seg_view *v, uint64_t *ms);
 
 /* store.c: a deleted shard's slot in the shard table. */
 extern struct sl_shard sl_store_tombstone;

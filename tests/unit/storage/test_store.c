@@ -351,6 +351,21 @@ static void test_retention(void)
 	sl_store_shard_status(sl_store_shard(st, c.id, 0), &ss);
 	CHECK(ss.segments >= 1 && ss.segments <= 3);
 	CHECK(count_records(st, c.id, NULL) > 0);
+
+	/* Sealed segments whose first record is not expired are kept without
+	 * being read whole (on the control thread, at every roll): no index
+	 * is built for them, so none is saved beside them. */
+	struct sl_meta_stream f = make_stream("fresh", SL_DURABILITY_FSYNC);
+	CHECK(sl_store_stream_create(st, &f, 1) == 0);
+	append_at(st, f.id, 250, 9000, now);
+	sl_store_shard_status(sl_store_shard(st, f.id, 0), &ss);
+	CHECK(ss.segments > 2);
+	CHECK(sl_store_retention_tick(st, sl_clock_wall_ms()) == 0);
+	char fresh_dir[128];
+	snprintf(fresh_dir, sizeof(fresh_dir), "%s/shards/%u/0", dir, f.id);
+	CHECK(idx_files(fresh_dir, false) == 0);
+	sl_store_shard_status(sl_store_shard(st, f.id, 0), &ss);
+	CHECK(ss.segments > 2);
 	CHECK(tu_writer_stop(&w) == 0);
 	sl_store_close(st);
 	tu_rmtree(dir);
