@@ -16,8 +16,11 @@
  * and a sparse index (an entry per 64 KiB of batches: base, offset,
  * arrival times), built lazily by reading batch headers and extended as
  * the segment grows. A sealed segment's index is kept on disk beside it,
- * <base>.idx, written the first time the segment was indexed whole and
- * loaded instead of a scan afterwards; a missing or bad one is rebuilt:
+ * <base>.idx, loaded instead of a scan: the writer builds it as it
+ * commits and writes it when it seals the segment (writer.c, roll); a
+ * reader writes it the first time it indexed a segment whole that has
+ * none (adopted by recovery, or the writer's save failed). A missing or
+ * bad one is rebuilt:
  *
  *   off size field (big-endian)
  *     0    4 magic            0x534C4958 "SLIX"
@@ -51,8 +54,7 @@
 
 #include "store_internal.h"
 
-#define SUBSYS            "storage"
-#define INDEX_EVERY_BYTES (64u << 10)
+#define SUBSYS "storage"
 
 void sl_shard_views_fini(struct sl_shard *sh)
 {
@@ -120,30 +122,49 @@ static int view_open(struct sl_shard *sh, struct seg_view *v)
 	return v->fd < 0 ? sl_neg_errno() : 0;
 }
 
-static int index_add(struct seg_view *v, const struct sl_seg_batch *b, uint64_t off)
+/*
+ * Account one batch (base_lo, records, at off, len bytes, its arrival
+ * times) that follows what v already covers, adding an index entry at the
+ * first batch and then every SL_IDX_EVERY_BYTES of batches. Shared by the
+ * reader's scan and the writer's commit (writer.c), so that both build the
+ * same index. Never grows v->idx past idx_cap when grow is false. 0,
+ * -ENOMEM (v unchanged), -ENOSPC (!grow and full; v unchanged).
+ */
+int sl_seg_index_note(struct seg_view *v, uint64_t base_lo, uint32_t records, uint64_t off,
+		      uint32_t len, uint64_t first_ms, uint64_t last_ms, bool grow)
 {
-	if (v->idx_count == v->idx_cap) {
-		uint32_t cap = v->idx_cap ? v->idx_cap * 2 : 64;
-		struct idx_entry *n = realloc(v->idx, cap * sizeof(*n));
-		if (n == NULL)
-			return -ENOMEM;
-		v->idx = n;
-		v->idx_cap = cap;
+	SL_ASSERT(off == v->scanned);
+	SL_ASSERT(base_lo == v->last_lo);
+	if (v->idx_count == 0 || off - v->idx[v->idx_count - 1].off >= SL_IDX_EVERY_BYTES) {
+		if (v->idx_count == v->idx_cap) {
+			if (!grow)
+				return -ENOSPC;
+			uint32_t cap = v->idx_cap ? v->idx_cap * 2 : 64;
+			struct idx_entry *n = realloc(v->idx, cap * sizeof(*n));
+			if (n == NULL)
+				return -ENOMEM;
+			v->idx = n;
+			v->idx_cap = cap;
+		}
+		v->idx[v->idx_count++] = (struct idx_entry){
+		    .base_lo = base_lo,
+		    .off = off,
+		    .first_arrival_ms = first_ms,
+		    .last_arrival_ms = last_ms,
+		};
 	}
-	v->idx[v->idx_count++] = (struct idx_entry){
-	    .base_lo = sl_u128_lo(b->base_seq),
-	    .off = off,
-	    .first_arrival_ms = b->first_arrival_ms,
-	    .last_arrival_ms = b->last_arrival_ms,
-	};
+	if (v->idx_count == 1 && off == SL_SEG_HEADER_BYTES)
+		v->first_arrival_ms = first_ms;
+	v->last_arrival_ms = last_ms;
+	v->last_lo = base_lo + records;
+	v->scanned = off + len;
 	return 0;
 }
 
-#define IDX_MAGIC          0x534C4958u
-#define IDX_VERSION        1
-#define IDX_HEADER_BYTES   64u
-#define IDX_ENTRY_BYTES    32u
-#define SL_IDX_ENTRIES_MAX (1u << 20)
+#define IDX_MAGIC        0x534C4958u
+#define IDX_VERSION      1
+#define IDX_HEADER_BYTES 64u
+#define IDX_ENTRY_BYTES  32u
 
 static void put64(uint8_t *p, uint64_t v)
 {
@@ -225,18 +246,24 @@ out:
 	return rc;
 }
 
-/* Write the view's index as <base>.idx (through a temporary name, so a
- * reader never sees half of one). 0 or -errno. Not synced: it can always
- * be rebuilt, and its CRC says whether it is whole. */
-static int idx_save(struct sl_shard *sh, const struct seg_view *v)
+#define IDX_CHUNK_ENTRIES 128u /* entries encoded per write: a stack buffer */
+
+static void idx_entry_encode(uint8_t *p, const struct idx_entry *e)
 {
-	char name[32], tmp[40];
-	if (v->idx_count == 0)
-		return -ENODATA;
-	size_t len = IDX_HEADER_BYTES + (size_t)v->idx_count * IDX_ENTRY_BYTES;
-	uint8_t *buf = calloc(1, len);
-	if (buf == NULL)
-		return -ENOMEM;
+	put64(p, e->base_lo);
+	put64(p + 8, e->off);
+	put64(p + 16, e->first_arrival_ms);
+	put64(p + 24, e->last_arrival_ms);
+}
+
+/* The file's bytes to fd: header (with the CRC of it and of every entry,
+ * so entries are encoded twice), then the entries in chunks. Allocates
+ * nothing: the writer calls it. 0 or -errno. */
+static int idx_write(int fd, const struct seg_view *v)
+{
+	uint8_t buf[IDX_CHUNK_ENTRIES * IDX_ENTRY_BYTES];
+	SL_STATIC_ASSERT(sizeof(buf) >= IDX_HEADER_BYTES);
+	memset(buf, 0, IDX_HEADER_BYTES);
 	put32(buf, IDX_MAGIC);
 	buf[5] = IDX_VERSION;
 	put32(buf + 8, v->idx_count);
@@ -245,29 +272,54 @@ static int idx_save(struct sl_shard *sh, const struct seg_view *v)
 	put64(buf + 32, v->last_lo);
 	put64(buf + 40, v->first_arrival_ms);
 	put64(buf + 48, v->last_arrival_ms);
-	for (uint32_t i = 0; i < v->idx_count; i++) {
-		uint8_t *p = buf + IDX_HEADER_BYTES + (size_t)i * IDX_ENTRY_BYTES;
-		put64(p, v->idx[i].base_lo);
-		put64(p + 8, v->idx[i].off);
-		put64(p + 16, v->idx[i].first_arrival_ms);
-		put64(p + 24, v->idx[i].last_arrival_ms);
-	}
 	uint32_t crc = sl_crc32c(buf, 60);
-	crc = sl_crc32c_update(crc, buf + IDX_HEADER_BYTES, len - IDX_HEADER_BYTES);
+	for (uint32_t i = 0; i < v->idx_count; i++) {
+		uint8_t e[IDX_ENTRY_BYTES];
+		idx_entry_encode(e, &v->idx[i]);
+		crc = sl_crc32c_update(crc, e, sizeof(e));
+	}
 	put32(buf + 60, crc);
+	if (pwrite(fd, buf, IDX_HEADER_BYTES, 0) != (ssize_t)IDX_HEADER_BYTES)
+		return -EIO;
+	for (uint32_t i = 0; i < v->idx_count; i += IDX_CHUNK_ENTRIES) {
+		uint32_t n =
+		    v->idx_count - i < IDX_CHUNK_ENTRIES ? v->idx_count - i : IDX_CHUNK_ENTRIES;
+		for (uint32_t k = 0; k < n; k++)
+			idx_entry_encode(buf + (size_t)k * IDX_ENTRY_BYTES, &v->idx[i + k]);
+		size_t len = (size_t)n * IDX_ENTRY_BYTES;
+		off_t off = (off_t)(IDX_HEADER_BYTES + (uint64_t)i * IDX_ENTRY_BYTES);
+		if (pwrite(fd, buf, len, off) != (ssize_t)len)
+			return -EIO;
+	}
+	return 0;
+}
+
+/* Write the view's index as <base>.idx (through a temporary name, so a
+ * reader never sees half of one). 0 or -errno. Not synced: it can always
+ * be rebuilt, and its CRC says whether it is whole. Readers (under
+ * read_lock) and the writer at roll (writer.c, before the segment is
+ * sealed, so never both for one segment) call it; tmp_suffix keeps their
+ * temporary names apart all the same. */
+int sl_seg_index_save(struct sl_shard *sh, const struct seg_view *v, const char *tmp_suffix)
+{
+	char name[32], tmp[48];
+	SL_ASSERT(strlen(tmp_suffix) <= 8);
+	if (v->idx_count == 0)
+		return -ENODATA;
 	idx_name(sh, v->base_lo, name, sizeof(name));
-	snprintf(tmp, sizeof(tmp), "%s.tmp", name);
+	snprintf(tmp, sizeof(tmp), "%s.%s", name, tmp_suffix);
 	int rc = 0;
 	int fd = openat(sh->dirfd, tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0640);
-	if (fd < 0 || pwrite(fd, buf, len, 0) != (ssize_t)len)
-		rc = fd < 0 ? sl_neg_errno() : -EIO;
+	if (fd < 0)
+		rc = sl_neg_errno();
+	else
+		rc = idx_write(fd, v);
 	if (fd >= 0)
 		close(fd);
 	if (rc == 0 && renameat(sh->dirfd, tmp, sh->dirfd, name) != 0)
 		rc = sl_neg_errno();
 	if (rc != 0)
 		unlinkat(sh->dirfd, tmp, 0);
-	free(buf);
 	return rc;
 }
 
@@ -285,14 +337,13 @@ int sl_shard_view_index(struct sl_shard *sh, struct seg_view *v, uint64_t vis_lo
 		v->idx_tried = true;
 		v->idx_saved = idx_load(sh, v) == 0;
 	}
-	uint64_t last_idx_off = v->idx_count ? v->idx[v->idx_count - 1].off : 0;
 	while (rc == 0 && v->last_lo < vis_lo) {
 		ssize_t n = pread(v->fd, hdr, sizeof(hdr), (off_t)v->scanned);
 		if (n != (ssize_t)sizeof(hdr)) {
 			/* End of this segment: the rest is in the next. A sealed
 			 * one is now indexed whole: keep its index on disk. */
 			if (v->sealed && !v->idx_saved && n == 0)
-				v->idx_saved = idx_save(sh, v) == 0;
+				v->idx_saved = sl_seg_index_save(sh, v, "tmp") == 0;
 			break;
 		}
 		if (sl_seg_batch_header_decode(hdr, sizeof(hdr), &b) != 0 ||
@@ -300,15 +351,9 @@ int sl_shard_view_index(struct sl_shard *sh, struct seg_view *v, uint64_t vis_lo
 			return -EBADMSG;
 		if (sl_u128_lo(b.base_seq) + b.record_count > vis_lo)
 			break;
-		if (v->idx_count == 0 || v->scanned - last_idx_off >= INDEX_EVERY_BYTES) {
-			rc = index_add(v, &b, v->scanned);
-			last_idx_off = v->scanned;
-		}
-		if (v->idx_count == 1 && v->scanned == SL_SEG_HEADER_BYTES)
-			v->first_arrival_ms = b.first_arrival_ms;
-		v->last_arrival_ms = b.last_arrival_ms;
-		v->last_lo = sl_u128_lo(b.base_seq) + b.record_count;
-		v->scanned += b.batch_len;
+		sh->index_scanned_batches++;
+		rc = sl_seg_index_note(v, v->last_lo, b.record_count, v->scanned, b.batch_len,
+				       b.first_arrival_ms, b.last_arrival_ms, true);
 	}
 	return rc;
 }

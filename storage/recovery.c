@@ -285,8 +285,25 @@ static int adopt_active(struct scan *s, uint64_t base, const struct sl_seg_heade
 	return 0;
 }
 
+/* Indexes a crash left half-written under their temporary names (recovery
+ * only: at run time the writer and readers write them). */
+static void remove_tmp_indexes(const struct sl_shard *sh)
+{
+	DIR *d = opendir(sh->dir);
+	struct dirent *e;
+	while (d != NULL && (e = readdir(d)) != NULL) {
+		size_t len = strlen(e->d_name);
+		if ((len > 8 && strcmp(e->d_name + len - 8, ".idx.tmp") == 0) ||
+		    (len > 9 && strcmp(e->d_name + len - 9, ".idx.wtmp") == 0))
+			unlinkat(dirfd(d), e->d_name, 0);
+	}
+	if (d != NULL)
+		closedir(d);
+}
+
 int sl_shard_recover(struct sl_shard *sh, struct sl_io *io)
 {
+	remove_tmp_indexes(sh);
 	struct scan s = {.sh = sh, .io = io, .fd = -1};
 	struct sl_seg_header h;
 	uint64_t *bases = NULL;

@@ -84,14 +84,6 @@ struct batch_buf {
 	struct sl_shard *sh;
 };
 
-/* The writer's view of the active segment. */
-struct seg_active {
-	int fd; /* -1: none yet (created at the first commit) */
-	uint64_t base_lo;
-	uint64_t size; /* bytes written or in flight: the next offset */
-	uint64_t created_ms;
-};
-
 /* Reader-side knowledge of one segment. */
 struct seg_view {
 	uint64_t base_lo;
@@ -111,6 +103,22 @@ struct idx_entry {
 	uint64_t off;
 	uint64_t first_arrival_ms;
 	uint64_t last_arrival_ms;
+};
+
+/* The writer's view of the active segment. */
+struct seg_active {
+	int fd; /* -1: none yet (created at the first commit) */
+	uint64_t base_lo;
+	uint64_t size; /* bytes written or in flight: the next offset */
+	uint64_t created_ms;
+	/* The segment's sparse index, built as its batches commit, by the
+	 * reader's rules (sl_seg_index_note); its entries are allocated with
+	 * the shard, for the largest segment the configuration makes. Saved
+	 * as <base>.idx at roll when whole: the segment was created by this
+	 * writer (not adopted by recovery) and every batch of it is in. */
+	struct seg_view idx;
+	bool idx_whole;
+	bool idx_warned; /* a failed .idx save was logged */
 };
 
 struct sl_shard {
@@ -153,6 +161,7 @@ struct sl_shard {
 	pthread_mutex_t read_lock;
 	struct seg_view *views;
 	uint32_t view_count, view_cap;
+	uint64_t index_scanned_batches; /* batch headers read to build indexes */
 };
 
 /* A writer thread's state. */
@@ -220,6 +229,19 @@ void sl_shard_views_fini(struct sl_shard *sh);
 int sl_shard_views_refresh(struct sl_shard *sh);
 int sl_shard_view_index(struct sl_shard *sh, struct seg_view *v, uint64_t vis_lo);
 int sl_shard_view_first_arrival(struct sl_shard *sh, struct seg_view *v, uint64_t *ms);
+
+/* reader.c: the sparse index (an entry per SL_IDX_EVERY_BYTES of batches),
+ * shared with the writer, which builds the active segment's as its batches
+ * commit and saves it at roll. sl_seg_index_note: account the batch that
+ * follows what v covers (0, -ENOMEM, -ENOSPC when !grow and v->idx is
+ * full; v unchanged on error). sl_seg_index_save: write v as <base>.idx
+ * through <base>.idx.<tmp_suffix> (at most 8 characters) and a rename;
+ * 0 or -errno. */
+#define SL_IDX_EVERY_BYTES (64u << 10)
+#define SL_IDX_ENTRIES_MAX (1u << 20)
+int sl_seg_index_note(struct seg_view *v, uint64_t base_lo, uint32_t records, uint64_t off,
+		      uint32_t len, uint64_t first_ms, uint64_t last_ms, bool grow);
+int sl_seg_index_save(struct sl_shard *sh, const struct seg_view *v, const char *tmp_suffix);
 
 /* store.c: a deleted shard's slot in the shard table. */
 extern struct sl_shard sl_store_tombstone;

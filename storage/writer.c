@@ -21,8 +21,13 @@
  * fails everything it holds and everything that comes, and recovery at the
  * next start decides what survived.
  *
- * Nothing here allocates: buffers and rings are made when a shard is
- * created (control thread), the io_uring when the writer starts.
+ * As batches commit, the writer also builds the active segment's sparse
+ * index (reader.c's rules) and, at roll, saves it as <base>.idx before the
+ * next segment exists: readers and retention, on the control thread, then
+ * load it instead of reading every batch header of a sealed segment.
+ *
+ * Nothing here allocates: buffers, rings and index entries are made when a
+ * shard is created (control thread), the io_uring when the writer starts.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -51,6 +56,15 @@ static uint32_t batch_align(const struct sl_store *st)
 	return st->opt.direct_io ? 4096u : SL_SEG_BATCH_ALIGN;
 }
 
+/* Index entries the largest segment can need: one at its first batch, one
+ * per SL_IDX_EVERY_BYTES after; a segment ends at segment_bytes or at
+ * its first batch (at most a buffer), whichever is larger. */
+static uint32_t index_entries_max(const struct sl_store *st, uint32_t buf_cap)
+{
+	uint64_t n = (st->opt.segment_bytes + buf_cap) / SL_IDX_EVERY_BYTES + 2;
+	return n < SL_IDX_ENTRIES_MAX ? (uint32_t)n : SL_IDX_ENTRIES_MAX;
+}
+
 int sl_shard_buffers_init(struct sl_shard *sh, uint32_t cap)
 {
 	for (int i = 0; i < 2; i++) {
@@ -65,6 +79,13 @@ int sl_shard_buffers_init(struct sl_shard *sh, uint32_t cap)
 	}
 	sh->filling = -1;
 	sh->inflight = -1;
+	struct seg_view *v = &sh->seg.idx;
+	*v = (struct seg_view){.fd = -1};
+	sh->seg.idx_whole = false; /* until this writer creates a segment */
+	v->idx = calloc(index_entries_max(sh->st, cap), sizeof(*v->idx));
+	if (v->idx == NULL)
+		return -ENOMEM;
+	v->idx_cap = index_entries_max(sh->st, cap);
 	return 0;
 }
 
@@ -74,6 +95,10 @@ void sl_shard_buffers_fini(struct sl_shard *sh)
 		free(sh->bufs[i].mem);
 		sh->bufs[i].mem = NULL;
 	}
+	free(sh->seg.idx.idx);
+	sh->seg.idx.idx = NULL;
+	sh->seg.idx.idx_cap = sh->seg.idx.idx_count = 0;
+	sh->seg.idx_whole = false;
 }
 
 void sl_writer_wake(struct writer *w)
@@ -139,6 +164,53 @@ static void shard_fail(struct sl_shard *sh, int err)
 	}
 }
 
+/* Account a committed batch in the active segment's index. */
+static void index_note(struct sl_shard *sh, const struct batch_buf *bb)
+{
+	struct seg_active *seg = &sh->seg;
+	struct sl_seg_batch b;
+	if (!seg->idx_whole)
+		return;
+	int rc = sl_seg_batch_header_decode(bb->mem, SL_SEG_BATCH_HEADER_BYTES, &b);
+	SL_ASSERT(rc == 0);
+	SL_ASSERT(b.batch_len == bb->len);
+	rc = sl_seg_index_note(&seg->idx, bb->first_lo, bb->records, bb->off, bb->len,
+			       b.first_arrival_ms, b.last_arrival_ms, false);
+	if (rc != 0)
+		seg->idx_whole = false; /* readers index it themselves */
+}
+
+/*
+ * The active segment is complete (nothing in flight): save its index as
+ * <base>.idx before the next segment exists, so that readers, who treat
+ * a segment as sealed only once a newer one is there, find it and never
+ * scan. A segment this writer did not index whole (adopted by recovery)
+ * gets none: a stale one, left by a crash between this save and the next
+ * segment's creation, is removed. A failed save costs readers a scan.
+ */
+static void index_seal(struct sl_shard *sh)
+{
+	struct seg_active *seg = &sh->seg;
+	struct seg_view *v = &seg->idx;
+	SL_ASSERT(sh->inflight == -1);
+	if (!seg->idx_whole || v->scanned != seg->size || v->idx_count == 0) {
+		char name[32];
+		sl_seg_file_name(name, sizeof(name), sl_shard_seq(sh, seg->base_lo));
+		memcpy(name + strlen(name) - 3, "idx", 3); /* <20 digits>.seg -> .idx */
+		unlinkat(sh->dirfd, name, 0);
+		return;
+	}
+	SL_ASSERT(v->base_lo == seg->base_lo);
+	int rc = sl_seg_index_save(sh, v, "wtmp");
+	if (rc != 0 && !seg->idx_warned) {
+		seg->idx_warned = true;
+		SL_WARN(SUBSYS,
+			"stream %u shard %u: saving the index of a sealed segment: %s; readers "
+			"rebuild it (logged once)",
+			sh->stream_id, sh->shard_id, sl_strerror(rc));
+	}
+}
+
 /* Both completions of a commit (or the one, without fsync) have arrived. */
 static void commit_complete(struct batch_buf *bb)
 {
@@ -156,6 +228,7 @@ static void commit_complete(struct batch_buf *bb)
 	/* Into the tail cache first, so a reader that sees the new watermark
 	 * can find the batch in memory. */
 	sl_tail_push(&sh->tail, bb->first_lo, bb->records, bb->mem, bb->len);
+	index_note(sh, bb);
 	__atomic_store_n(&sh->visible_lo, bb->first_lo + bb->records, __ATOMIC_RELEASE);
 	__atomic_add_fetch(&sh->bytes_total, bb->len, __ATOMIC_RELAXED);
 	for (uint32_t i = 0; i < bb->app_count; i++)
@@ -179,9 +252,10 @@ static void commit_io_done(struct sl_io_req *req)
 }
 
 /*
- * Start a new segment whose first record is base_lo: create the file,
- * write its header, make both the header and the directory entry durable.
- * Called only with nothing in flight for the shard. 0 or -errno.
+ * Start a new segment whose first record is base_lo: save the index of the
+ * one it seals, create the file, write its header, make both the header
+ * and the directory entry durable. Called only with nothing in flight for
+ * the shard. 0 or -errno.
  */
 static int roll(struct writer *w, struct sl_shard *sh, uint64_t base_lo)
 {
@@ -193,9 +267,11 @@ static int roll(struct writer *w, struct sl_shard *sh, uint64_t base_lo)
 
 	SL_ASSERT(sh->inflight == -1);
 	if (seg->fd >= 0) {
+		index_seal(sh);
 		io->ops->close(io, seg->fd);
 		seg->fd = -1;
 	}
+	seg->idx_whole = false;
 	sl_seg_file_name(name, sizeof(name), sl_shard_seq(sh, base_lo));
 	int flags = O_WRONLY | O_CREAT | O_EXCL | (sh->st->opt.direct_io ? O_DIRECT : 0);
 	int fd = io->ops->open(io, sh->dirfd, name, flags, 0640);
@@ -221,6 +297,10 @@ static int roll(struct writer *w, struct sl_shard *sh, uint64_t base_lo)
 	seg->base_lo = base_lo;
 	seg->size = SL_SEG_HEADER_BYTES;
 	seg->created_ms = h.created_ms;
+	seg->idx.base_lo = seg->idx.last_lo = base_lo;
+	seg->idx.scanned = SL_SEG_HEADER_BYTES;
+	seg->idx.idx_count = 0;
+	seg->idx_whole = seg->idx.idx_cap > 0;
 	__atomic_add_fetch(&sh->segments, 1, __ATOMIC_RELAXED);
 	return 0;
 }

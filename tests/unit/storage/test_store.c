@@ -14,7 +14,10 @@
  * takes no writes, and nothing is deleted) and removes a newest segment
  * whose header never became durable; reads by sequence number of the
  * newest records come from the tail cache (they still work with the
- * segment files gone), and older ones fall back to the files.
+ * segment files gone), and older ones fall back to the files; the writer
+ * saves each segment's sparse index (<base>.idx) when it seals it, equal
+ * to the one a reader builds, so that reads and retention of a sealed
+ * segment load it and read no batch header.
  */
 #include <dirent.h>
 #include <sys/stat.h>
@@ -23,6 +26,9 @@
 
 #include "check.h"
 #include "store_util.h"
+
+/* For the index counter (index_scanned_batches) and the views. */
+#include "../../../storage/store_internal.h"
 
 #define APPENDS 600
 
@@ -305,6 +311,34 @@ static uint64_t count_records(struct sl_store *st, uint32_t stream, sl_u128 *fir
 	return n > 0 ? (uint64_t)n : 0;
 }
 
+/* Batch headers the shard's readers have read to build indexes. */
+static uint64_t scanned_batches(struct sl_shard *sh)
+{
+	pthread_mutex_lock(&sh->read_lock);
+	uint64_t n = sh->index_scanned_batches;
+	pthread_mutex_unlock(&sh->read_lock);
+	return n;
+}
+
+/* Forget what readers know of the shard's segments (as after a restart). */
+static void forget_views(struct sl_shard *sh)
+{
+	pthread_mutex_lock(&sh->read_lock);
+	sl_shard_views_fini(sh);
+	pthread_mutex_unlock(&sh->read_lock);
+}
+
+/* The bytes of a file (at most cap), or 0. */
+static size_t file_bytes(const char *path, uint8_t *buf, size_t cap)
+{
+	FILE *f = fopen(path, "rb");
+	if (f == NULL)
+		return 0;
+	size_t n = fread(buf, 1, cap, f);
+	fclose(f);
+	return n;
+}
+
 static void test_retention(void)
 {
 	char dir[64];
@@ -360,12 +394,87 @@ static void test_retention(void)
 	append_at(st, f.id, 250, 9000, now);
 	sl_store_shard_status(sl_store_shard(st, f.id, 0), &ss);
 	CHECK(ss.segments > 2);
+	uint64_t scans = scanned_batches(sl_store_shard(st, f.id, 0));
 	CHECK(sl_store_retention_tick(st, sl_clock_wall_ms()) == 0);
-	char fresh_dir[128];
-	snprintf(fresh_dir, sizeof(fresh_dir), "%s/shards/%u/0", dir, f.id);
-	CHECK(idx_files(fresh_dir, false) == 0);
+	CHECK_EQ_U64(scanned_batches(sl_store_shard(st, f.id, 0)), scans);
 	sl_store_shard_status(sl_store_shard(st, f.id, 0), &ss);
 	CHECK(ss.segments > 2);
+	CHECK(tu_writer_stop(&w) == 0);
+	sl_store_close(st);
+	tu_rmtree(dir);
+}
+
+/*
+ * The writer saves a segment's index when it rolls: a read of an old
+ * record and retention of a partly expired segment load it and read no
+ * batch header; it is, byte for byte, the index a reader builds by
+ * scanning the segment when there is none.
+ */
+static void test_writer_index(void)
+{
+	static struct sl_read_record recs[4];
+	static uint8_t buf[64 << 10];
+	static uint8_t wbytes[64 << 10], rbytes[64 << 10];
+	char dir[64], path[256], name[32];
+	struct sl_store_options o;
+	struct sl_store *st;
+	struct tu_writer w;
+	struct sl_shard_status ss;
+	sl_u128 next;
+	CHECK(tu_tmpdir(dir, sizeof(dir), "store") != NULL);
+	tu_options(&o, dir);
+	o.segment_bytes = 1u << 20;
+	o.batch_bytes = 64u << 10;
+	o.segment_age_ms = 300; /* the last append rolls by age */
+	o.tail_bytes = 0;       /* every read comes from the files */
+	CHECK(sl_store_open(&o, &st) == 0);
+	struct sl_meta_stream s = make_stream("indexed", SL_DURABILITY_FSYNC);
+	CHECK(sl_store_stream_create(st, &s, 1) == 0);
+	struct sl_shard *sh = sl_store_shard(st, s.id, 0);
+	tu_writer_start(&w, st, 0);
+	uint64_t now = sl_clock_wall_ms();
+	append_at(st, s.id, 150, 1, now - 48 * 3600 * 1000ull); /* expired (24 h) */
+	sl_u128 base = apps[0].app.first_seq;
+	append_at(st, s.id, 150, 5000, now);
+	sl_u128 first_fresh = apps[0].app.first_seq;
+	usleep(400 * 1000);
+	append_at(st, s.id, 1, 9000, now);
+	sl_store_shard_status(sh, &ss);
+	CHECK_EQ_U64(ss.segments, 2);
+
+	/* The sealed segment's index is there, with several entries. */
+	sl_seg_file_name(name, sizeof(name), base);
+	snprintf(path, sizeof(path), "%s/shards/%u/0/%.*sidx", dir, s.id, (int)strlen(name) - 3,
+		 name);
+	size_t wlen = file_bytes(path, wbytes, sizeof(wbytes));
+	CHECK(wlen > 64);
+	uint32_t entries = (uint32_t)wbytes[8] << 24 | (uint32_t)wbytes[9] << 16 |
+			   (uint32_t)wbytes[10] << 8 | wbytes[11];
+	CHECK(entries >= 2);
+	CHECK_EQ_U64(wlen, 64 + (uint64_t)entries * 32);
+
+	/* A read of an old record loads it: no batch header is read. */
+	forget_views(sh);
+	uint64_t scans = scanned_batches(sh);
+	int n = sl_store_read(st, sh, SL_READ_AT_TIME, 0, 1, recs, 1, buf, sizeof(buf), &next);
+	CHECK(n == 1 && recs[0].seq == first_fresh);
+	CHECK_EQ_U64(scanned_batches(sh), scans);
+
+	/* Retention of the partly expired segment loads it too, and keeps it. */
+	forget_views(sh);
+	CHECK(sl_store_retention_tick(st, sl_clock_wall_ms()) == 0);
+	CHECK_EQ_U64(scanned_batches(sh), scans);
+	sl_store_shard_status(sh, &ss);
+	CHECK_EQ_U64(ss.segments, 2);
+
+	/* Without it, a reader scans the segment and saves the same bytes. */
+	CHECK(unlink(path) == 0);
+	forget_views(sh);
+	CHECK_EQ_U64(count_records(st, s.id, NULL), 151 * 8);
+	CHECK(scanned_batches(sh) > scans);
+	size_t rlen = file_bytes(path, rbytes, sizeof(rbytes));
+	CHECK_EQ_U64(rlen, wlen);
+	CHECK(memcmp(rbytes, wbytes, wlen) == 0);
 	CHECK(tu_writer_stop(&w) == 0);
 	sl_store_close(st);
 	tu_rmtree(dir);
@@ -587,12 +696,46 @@ static void test_tail_cache(void)
 	tu_rmtree(dir);
 }
 
+/* Recovery removes index files a crash left under their temporary names,
+ * and nothing else. */
+static void test_tmp_index_cleanup(void)
+{
+	char dir[64], shard_dir[256], path[320];
+	struct sl_store_options o;
+	struct sl_store *st;
+	CHECK(tu_tmpdir(dir, sizeof(dir), "store") != NULL);
+	tu_options(&o, dir);
+	CHECK(sl_store_open(&o, &st) == 0);
+	struct sl_meta_stream s = make_stream("tmpidx", SL_DURABILITY_FSYNC);
+	CHECK(sl_store_stream_create(st, &s, 1) == 0);
+	sl_store_close(st);
+	snprintf(shard_dir, sizeof(shard_dir), "%s/shards/%u/0", dir, s.id);
+	const char *names[] = {"00000000000000000000.idx.tmp", "00000000000000000000.idx.wtmp",
+			       "notes.txt"};
+	for (unsigned i = 0; i < 3; i++) {
+		snprintf(path, sizeof(path), "%s/%s", shard_dir, names[i]);
+		FILE *f = fopen(path, "w");
+		CHECK(f != NULL);
+		if (f != NULL)
+			fclose(f);
+	}
+	CHECK(sl_store_open(&o, &st) == 0);
+	for (unsigned i = 0; i < 3; i++) {
+		snprintf(path, sizeof(path), "%s/%s", shard_dir, names[i]);
+		CHECK((access(path, F_OK) == 0) == (i == 2));
+	}
+	sl_store_close(st);
+	tu_rmtree(dir);
+}
+
 int main(void)
 {
+	test_tmp_index_cleanup();
 	test_tail_cache();
 	test_recovery_judgement();
 	test_dedupe_restore();
 	test_retention();
+	test_writer_index();
 	test_basic_and_reopen(false);
 	test_basic_and_reopen(true);
 	test_modes_and_bounds();
