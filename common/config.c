@@ -781,8 +781,7 @@ int sl_config_validate(const struct sl_config *cfg, struct sl_config_error *err)
 			 "appliance's IPv4 address to answer ARP and take SLW1");
 		return -EINVAL;
 	}
-	if (strlen(cfg->api_account_id) != 12 ||
-	    strspn(cfg->api_account_id, "0123456789") != 12) {
+	if (strlen(cfg->api_account_id) != 12 || strspn(cfg->api_account_id, "0123456789") != 12) {
 		snprintf(err->msg, sizeof(err->msg),
 			 "api.account_id (%s) must be 12 digits, as an AWS account id is",
 			 cfg->api_account_id);

@@ -66,8 +66,7 @@ int sl_kc_call(struct sl_kc *c, const char *op, json_t *req, json_t **resp,
  * fresh NUL-terminated buffer (*body, *len; the caller frees it), or <0
  * with err filled (a status other than 200 is -EREMOTEIO).
  */
-int sl_kc_get(struct sl_kc *c, const char *path, char **body, size_t *len,
-	      struct sl_kc_error *err);
+int sl_kc_get(struct sl_kc *c, const char *path, char **body, size_t *len, struct sl_kc_error *err);
 
 /* Base64 of p[0..n) in a fresh NUL-terminated string, or NULL (no memory). */
 char *sl_kc_b64_encode(const void *p, size_t n);

@@ -68,7 +68,7 @@ struct sl_config {
 	uint32_t api_header_timeout_ms;
 	uint32_t api_body_timeout_ms;
 	uint32_t api_idle_timeout_ms;
-	char api_account_id[16];          /* 12 digits, for ARNs */
+	char api_account_id[16];           /* 12 digits, for ARNs */
 	uint32_t api_appends_inflight_max; /* PutRecord(s) appends not yet durable */
 	uint32_t api_shard_limit;          /* open shards over all streams */
 	/* [ingest] */

@@ -40,7 +40,7 @@
 struct sl_store;
 struct sl_ingest_port;
 
-#define SL_INGEST_REPLY_BYTES 48 /* opaque reply address a backend keeps per frame */
+#define SL_INGEST_REPLY_BYTES   48 /* opaque reply address a backend keeps per frame */
 #define SL_INGEST_DEDUPE_WINDOW 64
 
 /* What a backend supplies: how to answer and how to let go of a frame. */
@@ -62,11 +62,11 @@ struct sl_ingest_ops {
 };
 
 struct sl_ingest_options {
-	const char *name;          /* counter block owner, e.g. "rx0", "kernel" */
-	uint32_t frames_max;       /* frames awaiting storage at once (pool size) */
-	uint32_t records_max;      /* record views in flight, all frames together */
-	uint32_t producers_max;    /* dedupe table capacity (oldest evicted, counted) */
-	size_t ack_payload_max;    /* bytes per ack datagram (UDP: MTU - 28); 0: no split */
+	const char *name;       /* counter block owner, e.g. "rx0", "kernel" */
+	uint32_t frames_max;    /* frames awaiting storage at once (pool size) */
+	uint32_t records_max;   /* record views in flight, all frames together */
+	uint32_t producers_max; /* dedupe table capacity (oldest evicted, counted) */
+	size_t ack_payload_max; /* bytes per ack datagram (UDP: MTU - 28); 0: no split */
 	const struct sl_ingest_ops *ops;
 	void *backend;
 };

@@ -66,13 +66,11 @@ struct sl_qsbr *sl_store_qsbr(struct sl_store *st);
 /* The stream called name[0..len), or NULL. Pure. */
 const struct sl_shardmap_stream *sl_shardmap_stream(const struct sl_shardmap *m, const char *name,
 						    size_t len);
-const struct sl_shardmap_stream *sl_shardmap_stream_by_id(const struct sl_shardmap *m,
-							  uint32_t id);
+const struct sl_shardmap_stream *sl_shardmap_stream_by_id(const struct sl_shardmap *m, uint32_t id);
 
 /* The open shard whose range holds hash (never NULL: the ranges cover every
  * value). Pure. */
-const struct sl_shardmap_shard *sl_shardmap_route(const struct sl_shardmap_stream *s,
-						  sl_u128 hash);
+const struct sl_shardmap_shard *sl_shardmap_route(const struct sl_shardmap_stream *s, sl_u128 hash);
 
 /*
  * The hash key of a partition key as Kinesis computes it: MD5 of its bytes

@@ -36,7 +36,7 @@ void sl_expo_set_begin(struct sl_expo_buf *b, const char *set);
 #define SL_EXPO_SOURCES_MAX 8
 typedef void sl_expo_source_fn(void *arg, struct sl_expo_buf *b);
 int sl_expo_add_source(sl_expo_source_fn *fn, void *arg); /* 0 or -ENOSPC */
-void sl_expo_clear_sources(void);                          /* at shutdown */
+void sl_expo_clear_sources(void);                         /* at shutdown */
 
 /*
  * Render into a malloc'd buffer (*out, NUL-terminated, *len bytes without
