@@ -169,6 +169,18 @@ static struct sl_ingest_port *port_open(struct sl_store *st, size_t ack_payload)
 	return p;
 }
 
+/* A stream `name` of `shards` shards, fsync, 24 h, 1 MiB records. */
+static struct sl_meta_stream make_stream(struct sl_store *st, const char *name, uint32_t shards,
+					 uint32_t max_record_bytes)
+{
+	struct sl_meta_stream s = {.durability = SL_DURABILITY_FSYNC,
+				   .retention_hours = 24,
+				   .max_record_bytes = max_record_bytes};
+	snprintf(s.name, sizeof(s.name), "%s", name);
+	CHECK(sl_store_stream_create(st, &s, shards) == 0);
+	return s;
+}
+
 static const char *const keys8[] = {"alpha", "beta", "gamma", "delta", "k0", "k1", "k2", "k3"};
 /* Shards of keys8 in a 4-shard stream (hashlib, see the top). */
 static const uint32_t shard8[] = {0, 2, 0, 1, 0, 2, 1, 3};
@@ -186,15 +198,8 @@ static void test_frames(void)
 	CHECK(tu_tmpdir(dir, sizeof(dir), "ingest") != NULL);
 	tu_options(&o, dir);
 	CHECK(sl_store_open(&o, &st) == 0);
-	struct sl_meta_stream s = {.durability = SL_DURABILITY_FSYNC,
-				   .retention_hours = 24,
-				   .max_record_bytes = SL_RECORD_SIZE_DEFAULT};
-	snprintf(s.name, sizeof(s.name), "orders");
-	CHECK(sl_store_stream_create(st, &s, 4) == 0);
-	struct sl_meta_stream small = s;
-	snprintf(small.name, sizeof(small.name), "small");
-	small.max_record_bytes = 10;
-	CHECK(sl_store_stream_create(st, &small, 1) == 0);
+	make_stream(st, "orders", 4, SL_RECORD_SIZE_DEFAULT);
+	make_stream(st, "small", 1, 10);
 	tu_writer_start(&w, st, 0);
 	struct sl_ingest_port *p = port_open(st, 0);
 	uint32_t sid = stream_id(st, "orders");
@@ -356,11 +361,7 @@ static void test_throttled(void)
 	tu_options(&o, dir);
 	o.ring_slots = 4;
 	CHECK(sl_store_open(&o, &st) == 0);
-	struct sl_meta_stream s = {.durability = SL_DURABILITY_FSYNC,
-				   .retention_hours = 24,
-				   .max_record_bytes = SL_RECORD_SIZE_DEFAULT};
-	snprintf(s.name, sizeof(s.name), "t");
-	CHECK(sl_store_stream_create(st, &s, 1) == 0);
+	make_stream(st, "t", 1, SL_RECORD_SIZE_DEFAULT);
 	memset(&fk, 0, sizeof(fk));
 	struct sl_ingest_port *p = port_open(st, 0);
 	/* No writer runs: the ring fills after 4 appends. */
@@ -411,11 +412,7 @@ static void test_wide(void)
 	CHECK(tu_tmpdir(dir, sizeof(dir), "ingest") != NULL);
 	tu_options(&o, dir);
 	CHECK(sl_store_open(&o, &st) == 0);
-	struct sl_meta_stream s = {.durability = SL_DURABILITY_FSYNC,
-				   .retention_hours = 24,
-				   .max_record_bytes = SL_RECORD_SIZE_DEFAULT};
-	snprintf(s.name, sizeof(s.name), "wide");
-	CHECK(sl_store_stream_create(st, &s, 64) == 0);
+	struct sl_meta_stream s = make_stream(st, "wide", 64, SL_RECORD_SIZE_DEFAULT);
 	tu_writer_start(&w, st, 0);
 	memset(&fk, 0, sizeof(fk));
 	struct sl_ingest_port *p = port_open(st, 0);
