@@ -23,6 +23,7 @@
 #include <sluice/kinesis.h>
 #include <sluice/store.h>
 
+#include "kinesis_req.h"
 #include "store_util.h"
 
 #define OP_MAX 64
@@ -54,22 +55,7 @@ static void on_reply(void *ctx, struct sl_kinesis_reply *r)
 
 static void dispatch(const char *target, const uint8_t *body, size_t len, struct answer *a)
 {
-	static const char auth[] =
-	    "AWS4-HMAC-SHA256 Credential=AKID/20240101/us-east-1/kinesis/aws4_request, "
-	    "SignedHeaders=host, Signature=00";
-	struct sl_kinesis_request r = {
-	    .method = "POST",
-	    .method_len = 4,
-	    .target = target,
-	    .target_len = strlen(target),
-	    .content_type = "application/x-amz-json-1.1",
-	    .content_type_len = 26,
-	    .authorization = auth,
-	    .authorization_len = sizeof(auth) - 1,
-	    .has_date = true,
-	    .body = body,
-	    .body_len = len,
-	};
+	struct sl_kinesis_request r = tk_request(target, body, len);
 	memset(a, 0, sizeof(*a));
 	sl_kinesis_dispatch(F.k, &r, on_reply, a);
 	for (int i = 0; i < 10000 && a->count == 0; i++) {

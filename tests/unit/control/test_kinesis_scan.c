@@ -27,16 +27,13 @@
 #include <sluice/store.h>
 #include <sluice/u128.h>
 
+#include "kinesis_req.h"
 #include "../../../control/kinesis_internal.h"
 #include "check.h"
 #include "kinesis_scan_diff.h"
 #include "store_util.h"
 
 #define ACCOUNT "123456789012"
-#define AUTH                                                                                       \
-	"AWS4-HMAC-SHA256 Credential=AKIDEXAMPLE/20240101/eu-west-1/kinesis/aws4_request, "        \
-	"SignedHeaders=content-type;host;x-amz-date;x-amz-target, Signature=abcdef0123"
-
 static uint64_t rng_state = 0x2545F4914F6CDD1Dull;
 
 static uint64_t rnd(void)
@@ -260,19 +257,7 @@ static void send_op(const char *op, char *body, size_t len, struct reply *b, boo
 {
 	char target[64];
 	snprintf(target, sizeof(target), "Kinesis_20131202.%s", op);
-	struct sl_kinesis_request r = {
-	    .method = "POST",
-	    .method_len = 4,
-	    .target = target,
-	    .target_len = strlen(target),
-	    .content_type = "application/x-amz-json-1.1",
-	    .content_type_len = 26,
-	    .authorization = AUTH,
-	    .authorization_len = sizeof(AUTH) - 1,
-	    .has_date = true,
-	    .body = (const uint8_t *)body,
-	    .body_len = len,
-	};
+	struct sl_kinesis_request r = tk_request(target, (const uint8_t *)body, len);
 	memset(b, 0, sizeof(*b));
 	sl_kinesis_dispatch(K, &r, on_reply, b);
 	if (scribble)
