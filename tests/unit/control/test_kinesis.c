@@ -166,6 +166,15 @@ static int status_of(const char *exc)
 		CHECK((part) == NULL || strstr(jstr((b)->j, "message"), (part) ? (part) : ""));    \
 	} while (0)
 
+/* One request that must be refused with exception exc (message holding
+ * part, or NULL), its reply released. */
+#define REFUSED(b, exc, part, op, ...)                                                             \
+	do {                                                                                       \
+		OP(b, op, __VA_ARGS__);                                                            \
+		EXPECT_ERR(b, exc, part);                                                          \
+		reply_free(b);                                                                     \
+	} while (0)
+
 #define EXPECT_OK(b)                                                                               \
 	do {                                                                                       \
 		if ((b)->status != 200)                                                            \
@@ -308,59 +317,44 @@ static void test_create(void)
 	EXPECT_OK(&b);
 	CHECK_STREQ(b.raw, "{}");
 	reply_free(&b);
-	OP(&b, "CreateStream", "{\"StreamName\":\"s1\",\"ShardCount\":2}");
-	EXPECT_ERR(&b, "ResourceInUseException",
-		   "Stream s1 under account " ACCOUNT " already exists.");
-	reply_free(&b);
-	OP(&b, "CreateStream", "{\"StreamName\":\"a b\",\"ShardCount\":1}");
-	EXPECT_ERR(&b, "ValidationException",
-		   "1 validation error detected: Value 'a b' at 'streamName' failed to satisfy "
-		   "constraint: Member must satisfy regular expression pattern: [a-zA-Z0-9_.-]+");
-	reply_free(&b);
-	OP(&b, "CreateStream", "{\"StreamName\":\"\",\"ShardCount\":0}");
-	EXPECT_ERR(&b, "ValidationException",
-		   "3 validation errors detected: Value '0' at 'shardCount' failed to satisfy "
-		   "constraint: Member must have value greater than or equal to 1; Value '' at "
-		   "'streamName' failed to satisfy constraint: Member must satisfy regular "
-		   "expression pattern");
-	reply_free(&b);
+	REFUSED(&b, "ResourceInUseException", "Stream s1 under account " ACCOUNT " already exists.",
+		"CreateStream", "{\"StreamName\":\"s1\",\"ShardCount\":2}");
+	REFUSED(&b, "ValidationException",
+		"1 validation error detected: Value 'a b' at 'streamName' failed to satisfy "
+		"constraint: Member must satisfy regular expression pattern: [a-zA-Z0-9_.-]+",
+		"CreateStream", "{\"StreamName\":\"a b\",\"ShardCount\":1}");
+	REFUSED(&b, "ValidationException",
+		"3 validation errors detected: Value '0' at 'shardCount' failed to satisfy "
+		"constraint: Member must have value greater than or equal to 1; Value '' at "
+		"'streamName' failed to satisfy constraint: Member must satisfy regular "
+		"expression pattern",
+		"CreateStream", "{\"StreamName\":\"\",\"ShardCount\":0}");
 	char longname[130];
 	memset(longname, 'x', 129);
 	longname[129] = '\0';
-	OP(&b, "CreateStream", "{\"StreamName\":\"%s\",\"ShardCount\":1}", longname);
-	EXPECT_ERR(&b, "ValidationException", "Member must have length less than or equal to 128");
-	reply_free(&b);
-	OP(&b, "CreateStream", "{\"ShardCount\":1}");
-	EXPECT_ERR(&b, "ValidationException",
-		   "Value null at 'streamName' failed to satisfy constraint: Member must not be "
-		   "null");
-	reply_free(&b);
-	OP(&b, "CreateStream", "{\"StreamName\":\"x\",\"ShardCount\":\"2\"}");
-	EXPECT_ERR(&b, "SerializationException",
-		   "class java.lang.String can not be converted to an Integer");
-	reply_free(&b);
-	OP(&b, "CreateStream", "{\"StreamName\":7}");
-	EXPECT_ERR(&b, "SerializationException",
-		   "class java.math.BigDecimal can not be converted to an String");
-	reply_free(&b);
-	OP(&b, "CreateStream",
-	   "{\"StreamName\":\"x\",\"StreamModeDetails\":{\"StreamMode\":\"X\"}}");
-	EXPECT_ERR(&b, "ValidationException",
-		   "Member must satisfy enum value set: [PROVISIONED, ON_DEMAND]");
-	reply_free(&b);
-	OP(&b, "CreateStream",
-	   "{\"StreamName\":\"x\",\"ShardCount\":2,\"StreamModeDetails\":{\"StreamMode\":"
-	   "\"ON_DEMAND\"}}");
-	EXPECT_ERR(&b, "InvalidArgumentException", "ON_DEMAND");
-	reply_free(&b);
-	OP(&b, "CreateStream",
-	   "{\"StreamName\":\"x\",\"StreamModeDetails\":{\"StreamMode\":"
-	   "\"PROVISIONED\"}}");
-	EXPECT_ERR(&b, "InvalidArgumentException", "ShardCount is required");
-	reply_free(&b);
-	OP(&b, "CreateStream", "{\"StreamName\":\"x\",\"ShardCount\":100}");
-	EXPECT_ERR(&b, "LimitExceededException", "shard limit");
-	reply_free(&b);
+	REFUSED(&b, "ValidationException", "Member must have length less than or equal to 128",
+		"CreateStream", "{\"StreamName\":\"%s\",\"ShardCount\":1}", longname);
+	REFUSED(&b, "ValidationException",
+		"Value null at 'streamName' failed to satisfy constraint: Member must not be "
+		"null",
+		"CreateStream", "{\"ShardCount\":1}");
+	REFUSED(&b, "SerializationException",
+		"class java.lang.String can not be converted to an Integer", "CreateStream",
+		"{\"StreamName\":\"x\",\"ShardCount\":\"2\"}");
+	REFUSED(&b, "SerializationException",
+		"class java.math.BigDecimal can not be converted to an String", "CreateStream",
+		"{\"StreamName\":7}");
+	REFUSED(&b, "ValidationException",
+		"Member must satisfy enum value set: [PROVISIONED, ON_DEMAND]", "CreateStream",
+		"{\"StreamName\":\"x\",\"StreamModeDetails\":{\"StreamMode\":\"X\"}}");
+	REFUSED(&b, "InvalidArgumentException", "ON_DEMAND", "CreateStream",
+		"{\"StreamName\":\"x\",\"ShardCount\":2,\"StreamModeDetails\":{\"StreamMode\":"
+		"\"ON_DEMAND\"}}");
+	REFUSED(&b, "InvalidArgumentException", "ShardCount is required", "CreateStream",
+		"{\"StreamName\":\"x\",\"StreamModeDetails\":{\"StreamMode\":"
+		"\"PROVISIONED\"}}");
+	REFUSED(&b, "LimitExceededException", "shard limit", "CreateStream",
+		"{\"StreamName\":\"x\",\"ShardCount\":100}");
 	/* no mode, no count: ON_DEMAND with 4 shards; tags at creation */
 	OP(&b, "CreateStream", "{\"StreamName\":\"od\",\"Tags\":{\"team\":\"a\"}}");
 	EXPECT_OK(&b);
@@ -412,30 +406,23 @@ static void test_describe(void)
 	CHECK_STREQ(jstr(b.j, "StreamDescription.Shards.0.ShardId"), "shardId-000000000001");
 	CHECK(json_array_size(jget(b.j, "StreamDescription.Shards")) == 1);
 	reply_free(&b);
-	OP(&b, "DescribeStream", "{\"StreamName\":\"s1\",\"Limit\":0}");
-	EXPECT_ERR(&b, "ValidationException", "'limit'");
-	reply_free(&b);
+	REFUSED(&b, "ValidationException", "'limit'", "DescribeStream",
+		"{\"StreamName\":\"s1\",\"Limit\":0}");
 	OP(&b, "DescribeStream", "{\"StreamARN\":\"%s\"}", arn);
 	EXPECT_OK(&b);
 	CHECK_STREQ(jstr(b.j, "StreamDescription.StreamName"), "s1");
 	reply_free(&b);
-	OP(&b, "DescribeStream", "{\"StreamARN\":\"%s\",\"StreamName\":\"od\"}", arn);
-	EXPECT_ERR(&b, "InvalidArgumentException", "do not name the same stream");
-	reply_free(&b);
-	OP(&b, "DescribeStream", "{}");
-	EXPECT_ERR(&b, "InvalidArgumentException", "StreamName or StreamARN");
-	reply_free(&b);
-	OP(&b, "DescribeStream", "{\"StreamName\":\"nope\"}");
-	EXPECT_ERR(&b, "ResourceNotFoundException",
-		   "Stream nope under account " ACCOUNT " not found.");
-	reply_free(&b);
+	REFUSED(&b, "InvalidArgumentException", "do not name the same stream", "DescribeStream",
+		"{\"StreamARN\":\"%s\",\"StreamName\":\"od\"}", arn);
+	REFUSED(&b, "InvalidArgumentException", "StreamName or StreamARN", "DescribeStream", "{}");
+	REFUSED(&b, "ResourceNotFoundException", "Stream nope under account " ACCOUNT " not found.",
+		"DescribeStream", "{\"StreamName\":\"nope\"}");
 	OP(&b, "DescribeStream",
 	   "{\"StreamARN\":\"arn:aws:kinesis:us-east-1:" ACCOUNT ":stream/s1\"}");
 	EXPECT_ERR(&b, "ResourceNotFoundException", NULL); /* another region */
 	reply_free(&b);
-	OP(&b, "DescribeStream", "{\"StreamARN\":\"arn:aws:kinesis:eu-west-1:12:stream/s1\"}");
-	EXPECT_ERR(&b, "ValidationException", "'streamARN'");
-	reply_free(&b);
+	REFUSED(&b, "ValidationException", "'streamARN'", "DescribeStream",
+		"{\"StreamARN\":\"arn:aws:kinesis:eu-west-1:12:stream/s1\"}");
 	OP(&b, "DescribeStreamSummary", "{\"StreamName\":\"s1\"}");
 	EXPECT_OK(&b);
 	d = jget(b.j, "StreamDescriptionSummary");
@@ -481,16 +468,13 @@ static void test_list_streams(void)
 	OP(&b, "ListStreams", "{\"ExclusiveStartStreamName\":\"ls2\"}");
 	CHECK_STREQ(jstr(b.j, "StreamNames.0"), "od");
 	reply_free(&b);
-	OP(&b, "ListStreams", "{\"NextToken\":\"%s\",\"ExclusiveStartStreamName\":\"a\"}", tok);
-	EXPECT_ERR(&b, "InvalidArgumentException", NULL);
-	reply_free(&b);
+	REFUSED(&b, "InvalidArgumentException", NULL, "ListStreams",
+		"{\"NextToken\":\"%s\",\"ExclusiveStartStreamName\":\"a\"}", tok);
 	tok[5] = tok[5] == 'A' ? 'B' : 'A';
-	OP(&b, "ListStreams", "{\"NextToken\":\"%s\"}", tok);
-	EXPECT_ERR(&b, "InvalidArgumentException", "Invalid NextToken");
-	reply_free(&b);
-	OP(&b, "ListStreams", "{\"Limit\":10001}");
-	EXPECT_ERR(&b, "ValidationException", "less than or equal to 10000");
-	reply_free(&b);
+	REFUSED(&b, "InvalidArgumentException", "Invalid NextToken", "ListStreams",
+		"{\"NextToken\":\"%s\"}", tok);
+	REFUSED(&b, "ValidationException", "less than or equal to 10000", "ListStreams",
+		"{\"Limit\":10001}");
 }
 
 static void test_list_shards(void)
@@ -511,17 +495,14 @@ static void test_list_shards(void)
 	CHECK(json_array_size(jget(b.j, "Shards")) == 1);
 	CHECK_STREQ(jstr(b.j, "Shards.0.ShardId"), "shardId-000000000003");
 	reply_free(&b);
-	OP(&b, "ListShards", "{\"NextToken\":\"%s\",\"StreamName\":\"od\"}", tok);
-	EXPECT_ERR(&b, "InvalidArgumentException",
-		   "NextToken and StreamName cannot be provided together.");
-	reply_free(&b);
-	OP(&b, "ListShards", "{\"NextToken\":\"%s\",\"ExclusiveStartShardId\":\"shardId-1\"}", tok);
-	EXPECT_ERR(&b, "InvalidArgumentException",
-		   "NextToken and ExclusiveStartShardId cannot be provided together.");
-	reply_free(&b);
-	OP(&b, "ListShards", "{}");
-	EXPECT_ERR(&b, "InvalidArgumentException", "Either NextToken or StreamName");
-	reply_free(&b);
+	REFUSED(&b, "InvalidArgumentException",
+		"NextToken and StreamName cannot be provided together.", "ListShards",
+		"{\"NextToken\":\"%s\",\"StreamName\":\"od\"}", tok);
+	REFUSED(&b, "InvalidArgumentException",
+		"NextToken and ExclusiveStartShardId cannot be provided together.", "ListShards",
+		"{\"NextToken\":\"%s\",\"ExclusiveStartShardId\":\"shardId-1\"}", tok);
+	REFUSED(&b, "InvalidArgumentException", "Either NextToken or StreamName", "ListShards",
+		"{}");
 	OP(&b, "ListShards",
 	   "{\"StreamName\":\"od\",\"ExclusiveStartShardId\":\"shardId-000000000001\"}");
 	CHECK(json_array_size(jget(b.j, "Shards")) == 2);
@@ -531,22 +512,17 @@ static void test_list_shards(void)
 	   "\"ShardId\":\"shardId-000000000002\"}}");
 	CHECK(json_array_size(jget(b.j, "Shards")) == 1);
 	reply_free(&b);
-	OP(&b, "ListShards",
-	   "{\"StreamName\":\"od\",\"ShardFilter\":{\"Type\":\"AFTER_SHARD_ID\"}}");
-	EXPECT_ERR(&b, "InvalidArgumentException", "requires a ShardId");
-	reply_free(&b);
-	OP(&b, "ListShards", "{\"StreamName\":\"od\",\"ShardFilter\":{\"Type\":\"AT_TIMESTAMP\"}}");
-	EXPECT_ERR(&b, "InvalidArgumentException", "requires a Timestamp");
-	reply_free(&b);
+	REFUSED(&b, "InvalidArgumentException", "requires a ShardId", "ListShards",
+		"{\"StreamName\":\"od\",\"ShardFilter\":{\"Type\":\"AFTER_SHARD_ID\"}}");
+	REFUSED(&b, "InvalidArgumentException", "requires a Timestamp", "ListShards",
+		"{\"StreamName\":\"od\",\"ShardFilter\":{\"Type\":\"AT_TIMESTAMP\"}}");
 	OP(&b, "ListShards", "{\"StreamName\":\"od\",\"ShardFilter\":{\"Type\":\"AT_LATEST\"}}");
 	CHECK(json_array_size(jget(b.j, "Shards")) == 4);
 	reply_free(&b);
-	OP(&b, "ListShards", "{\"StreamName\":\"od\",\"ShardFilter\":{\"Type\":\"SOMETIME\"}}");
-	EXPECT_ERR(&b, "ValidationException", "'shardFilter.type'");
-	reply_free(&b);
-	OP(&b, "ListShards", "{\"StreamName\":\"od\",\"StreamCreationTimestamp\":1000}");
-	EXPECT_ERR(&b, "ResourceNotFoundException", NULL);
-	reply_free(&b);
+	REFUSED(&b, "ValidationException", "'shardFilter.type'", "ListShards",
+		"{\"StreamName\":\"od\",\"ShardFilter\":{\"Type\":\"SOMETIME\"}}");
+	REFUSED(&b, "ResourceNotFoundException", NULL, "ListShards",
+		"{\"StreamName\":\"od\",\"StreamCreationTimestamp\":1000}");
 }
 
 /* ---- records ---- */
@@ -606,58 +582,43 @@ static void test_put_record(struct sl_store *st)
 	   "\"340282366920938463463374607431768211455\"}");
 	CHECK_STREQ(jstr(b.j, "ShardId"), "shardId-000000000001");
 	reply_free(&b);
-	OP(&b, "PutRecord",
-	   "{\"StreamName\":\"s1\",\"PartitionKey\":\"k\",\"Data\":\"\",\"ExplicitHashKey\":"
-	   "\"340282366920938463463374607431768211456\"}");
-	EXPECT_ERR(&b, "InvalidArgumentException", "Invalid ExplicitHashKey");
-	reply_free(&b);
-	OP(&b, "PutRecord",
-	   "{\"StreamName\":\"s1\",\"PartitionKey\":\"k\",\"Data\":\"\","
-	   "\"ExplicitHashKey\":\"01\"}");
-	EXPECT_ERR(&b, "ValidationException", "'explicitHashKey'");
-	reply_free(&b);
-	OP(&b, "PutRecord", "{\"StreamName\":\"s1\",\"PartitionKey\":\"k\",\"Data\":\"aGk\"}");
-	EXPECT_ERR(&b, "SerializationException", "multiple of 4 bytes but found: 3");
-	reply_free(&b);
-	OP(&b, "PutRecord", "{\"StreamName\":\"s1\",\"PartitionKey\":\"k\",\"Data\":\"a*k=\"}");
-	EXPECT_ERR(&b, "SerializationException", "Invalid Base64 character: '*'");
-	reply_free(&b);
-	OP(&b, "PutRecord", "{\"StreamName\":\"s1\",\"PartitionKey\":\"\",\"Data\":\"\"}");
-	EXPECT_ERR(&b, "ValidationException",
-		   "Value '' at 'partitionKey' failed to satisfy constraint: Member must have "
-		   "length greater than or equal to 1");
-	reply_free(&b);
-	OP(&b, "PutRecord", "{\"StreamName\":\"s1\"}");
-	EXPECT_ERR(&b, "ValidationException",
-		   "2 validation errors detected: Value null at 'partitionKey'");
-	reply_free(&b);
-	OP(&b, "PutRecord",
-	   "{\"StreamName\":\"s1\",\"PartitionKey\":\"k\",\"Data\":\"\","
-	   "\"SequenceNumberForOrdering\":\"x\"}");
-	EXPECT_ERR(&b, "ValidationException", "'sequenceNumberForOrdering'");
-	reply_free(&b);
-	OP(&b, "PutRecord",
-	   "{\"StreamName\":\"s1\",\"PartitionKey\":\"k\",\"Data\":\"\","
-	   "\"SequenceNumberForOrdering\":\"9%060d\"}",
-	   0);
-	EXPECT_ERR(&b, "InvalidArgumentException", "ExclusiveMinimumSequenceNumber");
-	reply_free(&b);
-	OP(&b, "PutRecord", "{\"StreamName\":\"zz\",\"PartitionKey\":\"k\",\"Data\":\"\"}");
-	EXPECT_ERR(&b, "ResourceNotFoundException", "Stream zz under account");
-	reply_free(&b);
+	REFUSED(&b, "InvalidArgumentException", "Invalid ExplicitHashKey", "PutRecord",
+		"{\"StreamName\":\"s1\",\"PartitionKey\":\"k\",\"Data\":\"\",\"ExplicitHashKey\":"
+		"\"340282366920938463463374607431768211456\"}");
+	REFUSED(&b, "ValidationException", "'explicitHashKey'", "PutRecord",
+		"{\"StreamName\":\"s1\",\"PartitionKey\":\"k\",\"Data\":\"\","
+		"\"ExplicitHashKey\":\"01\"}");
+	REFUSED(&b, "SerializationException", "multiple of 4 bytes but found: 3", "PutRecord",
+		"{\"StreamName\":\"s1\",\"PartitionKey\":\"k\",\"Data\":\"aGk\"}");
+	REFUSED(&b, "SerializationException", "Invalid Base64 character: '*'", "PutRecord",
+		"{\"StreamName\":\"s1\",\"PartitionKey\":\"k\",\"Data\":\"a*k=\"}");
+	REFUSED(&b, "ValidationException",
+		"Value '' at 'partitionKey' failed to satisfy constraint: Member must have "
+		"length greater than or equal to 1",
+		"PutRecord", "{\"StreamName\":\"s1\",\"PartitionKey\":\"\",\"Data\":\"\"}");
+	REFUSED(&b, "ValidationException",
+		"2 validation errors detected: Value null at 'partitionKey'", "PutRecord",
+		"{\"StreamName\":\"s1\"}");
+	REFUSED(&b, "ValidationException", "'sequenceNumberForOrdering'", "PutRecord",
+		"{\"StreamName\":\"s1\",\"PartitionKey\":\"k\",\"Data\":\"\","
+		"\"SequenceNumberForOrdering\":\"x\"}");
+	REFUSED(&b, "InvalidArgumentException", "ExclusiveMinimumSequenceNumber", "PutRecord",
+		"{\"StreamName\":\"s1\",\"PartitionKey\":\"k\",\"Data\":\"\","
+		"\"SequenceNumberForOrdering\":\"9%060d\"}",
+		0);
+	REFUSED(&b, "ResourceNotFoundException", "Stream zz under account", "PutRecord",
+		"{\"StreamName\":\"zz\",\"PartitionKey\":\"k\",\"Data\":\"\"}");
 	/* one byte over the stream's 1 MiB */
 	size_t big = (1u << 20) + 1;
 	uint8_t *raw_data = calloc(1, big);
 	char *enc = b64(raw_data, big);
-	OP(&b, "PutRecord", "{\"StreamName\":\"s1\",\"PartitionKey\":\"k\",\"Data\":\"%s\"}", enc);
-	EXPECT_ERR(&b, "ValidationException",
-		   "Value 'java.nio.HeapByteBuffer[pos=0 lim=1048577 cap=1048577]' at 'data'");
-	reply_free(&b);
+	REFUSED(&b, "ValidationException",
+		"Value 'java.nio.HeapByteBuffer[pos=0 lim=1048577 cap=1048577]' at 'data'",
+		"PutRecord", "{\"StreamName\":\"s1\",\"PartitionKey\":\"k\",\"Data\":\"%s\"}", enc);
 	free(enc);
 	enc = b64(raw_data, big - 1); /* fits alone, not with its key */
-	OP(&b, "PutRecord", "{\"StreamName\":\"s1\",\"PartitionKey\":\"k\",\"Data\":\"%s\"}", enc);
-	EXPECT_ERR(&b, "InvalidArgumentException", "maximum record size");
-	reply_free(&b);
+	REFUSED(&b, "InvalidArgumentException", "maximum record size", "PutRecord",
+		"{\"StreamName\":\"s1\",\"PartitionKey\":\"k\",\"Data\":\"%s\"}", enc);
 	free(enc);
 	free(raw_data);
 }
@@ -692,23 +653,19 @@ static void test_put_records(struct sl_store *st)
 		last[shard] = seq;
 	}
 	reply_free(&b);
-	OP(&b, "PutRecords", "{\"StreamName\":\"s1\",\"Records\":[]}");
-	EXPECT_ERR(&b, "ValidationException", "greater than or equal to 1");
-	reply_free(&b);
+	REFUSED(&b, "ValidationException", "greater than or equal to 1", "PutRecords",
+		"{\"StreamName\":\"s1\",\"Records\":[]}");
 	n = (size_t)snprintf(body, sizeof(body), "{\"StreamName\":\"s1\",\"Records\":[");
-	OP(&b, "PutRecords",
-	   "{\"StreamName\":\"s1\",\"Records\":[{\"PartitionKey\":\"a\",\"Data\":\"\"},"
-	   "{\"Data\":\"\"}]}");
-	EXPECT_ERR(&b, "ValidationException",
-		   "Value null at 'records.2.member.partitionKey' failed to satisfy constraint: "
-		   "Member must not be null");
-	reply_free(&b);
-	OP(&b, "PutRecords", "{\"StreamName\":\"s1\",\"Records\":[1]}");
-	EXPECT_ERR(&b, "SerializationException", NULL);
-	reply_free(&b);
-	OP(&b, "PutRecords", "{\"StreamName\":\"s1\",\"Records\":{}}");
-	EXPECT_ERR(&b, "SerializationException", "Start of structure or map");
-	reply_free(&b);
+	REFUSED(&b, "ValidationException",
+		"Value null at 'records.2.member.partitionKey' failed to satisfy constraint: "
+		"Member must not be null",
+		"PutRecords",
+		"{\"StreamName\":\"s1\",\"Records\":[{\"PartitionKey\":\"a\",\"Data\":\"\"},"
+		"{\"Data\":\"\"}]}");
+	REFUSED(&b, "SerializationException", NULL, "PutRecords",
+		"{\"StreamName\":\"s1\",\"Records\":[1]}");
+	REFUSED(&b, "SerializationException", "Start of structure or map", "PutRecords",
+		"{\"StreamName\":\"s1\",\"Records\":{}}");
 	/* 501 entries */
 	char *many = malloc(501 * 40 + 100);
 	n = (size_t)sprintf(many, "{\"StreamName\":\"s1\",\"Records\":[");
@@ -716,9 +673,7 @@ static void test_put_records(struct sl_store *st)
 		n += (size_t)sprintf(many + n, "%s{\"PartitionKey\":\"k\",\"Data\":\"\"}",
 				     i ? "," : "");
 	sprintf(many + n, "]}");
-	OP(&b, "PutRecords", "%s", many);
-	EXPECT_ERR(&b, "ValidationException", "less than or equal to 500");
-	reply_free(&b);
+	REFUSED(&b, "ValidationException", "less than or equal to 500", "PutRecords", "%s", many);
 	free(many);
 	/* six records of 1000000 bytes: more than 5 MiB in all */
 	uint8_t *zero = calloc(1, 1000000);
@@ -729,9 +684,7 @@ static void test_put_records(struct sl_store *st)
 		n += (size_t)sprintf(many + n, "%s{\"PartitionKey\":\"k%d\",\"Data\":\"%s\"}",
 				     i ? "," : "", i, enc);
 	sprintf(many + n, "]}");
-	OP(&b, "PutRecords", "%s", many);
-	EXPECT_ERR(&b, "InvalidArgumentException", "5 MB");
-	reply_free(&b);
+	REFUSED(&b, "InvalidArgumentException", "5 MB", "PutRecords", "%s", many);
 	/* five of them all to one shard: more than one append holds, still in order */
 	n = (size_t)sprintf(many, "{\"StreamName\":\"s1\",\"Records\":[");
 	for (int i = 0; i < 5; i++)
@@ -871,35 +824,26 @@ static void test_iterator_errors(void)
 {
 	struct reply b;
 	const char *s0 = "\"StreamName\":\"rd\",\"ShardId\":\"shardId-000000000000\"";
-	OP(&b, "GetShardIterator", "{%s,\"ShardIteratorType\":\"AT_SEQUENCE_NUMBER\"}", s0);
-	EXPECT_ERR(&b, "InvalidArgumentException",
-		   "Request specified AT_SEQUENCE_NUMBER and no StartingSequenceNumber.");
-	reply_free(&b);
-	OP(&b, "GetShardIterator",
-	   "{%s,\"ShardIteratorType\":\"LATEST\",\"StartingSequenceNumber\":\"1\"}", s0);
-	EXPECT_ERR(&b, "InvalidArgumentException", "Request specified LATEST and also a");
-	reply_free(&b);
-	OP(&b, "GetShardIterator", "{%s,\"ShardIteratorType\":\"AT_TIMESTAMP\"}", s0);
-	EXPECT_ERR(&b, "InvalidArgumentException", "no timestamp parameter");
-	reply_free(&b);
-	OP(&b, "GetShardIterator", "{%s,\"ShardIteratorType\":\"AT_TIMESTAMP\",\"Timestamp\":%llu}",
-	   s0, (unsigned long long)(kin_now_ms() / 1000 + 3600));
-	EXPECT_ERR(&b, "InvalidArgumentException", "cannot be greater than");
-	reply_free(&b);
-	OP(&b, "GetShardIterator", "{%s,\"ShardIteratorType\":\"SOON\"}", s0);
-	EXPECT_ERR(&b, "ValidationException", "'shardIteratorType'");
-	reply_free(&b);
-	OP(&b, "GetShardIterator",
-	   "{\"StreamName\":\"rd\",\"ShardId\":\"shardId-000000000009\",\"ShardIteratorType\":"
-	   "\"LATEST\"}");
-	EXPECT_ERR(&b, "ResourceNotFoundException",
-		   "Shard shardId-000000000009 in stream rd under account " ACCOUNT
-		   " does not exist");
-	reply_free(&b);
-	OP(&b, "GetShardIterator",
-	   "{\"StreamName\":\"rd\",\"ShardId\":\"a/b\",\"ShardIteratorType\":\"LATEST\"}");
-	EXPECT_ERR(&b, "ValidationException", "'shardId'");
-	reply_free(&b);
+	REFUSED(&b, "InvalidArgumentException",
+		"Request specified AT_SEQUENCE_NUMBER and no StartingSequenceNumber.",
+		"GetShardIterator", "{%s,\"ShardIteratorType\":\"AT_SEQUENCE_NUMBER\"}", s0);
+	REFUSED(&b, "InvalidArgumentException", "Request specified LATEST and also a",
+		"GetShardIterator",
+		"{%s,\"ShardIteratorType\":\"LATEST\",\"StartingSequenceNumber\":\"1\"}", s0);
+	REFUSED(&b, "InvalidArgumentException", "no timestamp parameter", "GetShardIterator",
+		"{%s,\"ShardIteratorType\":\"AT_TIMESTAMP\"}", s0);
+	REFUSED(&b, "InvalidArgumentException", "cannot be greater than", "GetShardIterator",
+		"{%s,\"ShardIteratorType\":\"AT_TIMESTAMP\",\"Timestamp\":%llu}", s0,
+		(unsigned long long)(kin_now_ms() / 1000 + 3600));
+	REFUSED(&b, "ValidationException", "'shardIteratorType'", "GetShardIterator",
+		"{%s,\"ShardIteratorType\":\"SOON\"}", s0);
+	REFUSED(&b, "ResourceNotFoundException",
+		"Shard shardId-000000000009 in stream rd under account " ACCOUNT " does not exist",
+		"GetShardIterator",
+		"{\"StreamName\":\"rd\",\"ShardId\":\"shardId-000000000009\",\"ShardIteratorType\":"
+		"\"LATEST\"}");
+	REFUSED(&b, "ValidationException", "'shardId'", "GetShardIterator",
+		"{\"StreamName\":\"rd\",\"ShardId\":\"a/b\",\"ShardIteratorType\":\"LATEST\"}");
 	/* a sequence number of s1's shard 1 on rd's shard 0 */
 	OP(&b, "PutRecord",
 	   "{\"StreamName\":\"s1\",\"PartitionKey\":\"k\",\"Data\":\"\",\"ExplicitHashKey\":"
@@ -907,34 +851,30 @@ static void test_iterator_errors(void)
 	char other[64];
 	snprintf(other, sizeof(other), "%s", jstr(b.j, "SequenceNumber"));
 	reply_free(&b);
-	OP(&b, "GetShardIterator",
-	   "{%s,\"ShardIteratorType\":\"AT_SEQUENCE_NUMBER\",\"StartingSequenceNumber\":\"%s\"}",
-	   s0, other);
-	EXPECT_ERR(&b, "InvalidArgumentException",
-		   "It encodes shardId-000000000001, while it was used in a call to a shard with "
-		   "shardId-000000000000");
-	reply_free(&b);
+	REFUSED(
+	    &b, "InvalidArgumentException",
+	    "It encodes shardId-000000000001, while it was used in a call to a shard with "
+	    "shardId-000000000000",
+	    "GetShardIterator",
+	    "{%s,\"ShardIteratorType\":\"AT_SEQUENCE_NUMBER\",\"StartingSequenceNumber\":\"%s\"}",
+	    s0, other);
 	/* GetRecords: forged, mangled, expired, too long, stream mismatch */
 	OP(&b, "GetShardIterator", "{%s,\"ShardIteratorType\":\"TRIM_HORIZON\"}", s0);
 	char it[600];
 	snprintf(it, sizeof(it), "%s", jstr(b.j, "ShardIterator"));
 	reply_free(&b);
 	it[10] = it[10] == 'A' ? 'B' : 'A';
-	OP(&b, "GetRecords", "{\"ShardIterator\":\"%s\"}", it);
-	EXPECT_ERR(&b, "InvalidArgumentException", "Invalid ShardIterator.");
-	reply_free(&b);
-	OP(&b, "GetRecords", "{\"ShardIterator\":\"not base64!\"}");
-	EXPECT_ERR(&b, "InvalidArgumentException", "Invalid ShardIterator.");
-	reply_free(&b);
+	REFUSED(&b, "InvalidArgumentException", "Invalid ShardIterator.", "GetRecords",
+		"{\"ShardIterator\":\"%s\"}", it);
+	REFUSED(&b, "InvalidArgumentException", "Invalid ShardIterator.", "GetRecords",
+		"{\"ShardIterator\":\"not base64!\"}");
 	char longit[600];
 	memset(longit, 'A', 513);
 	longit[513] = '\0';
-	OP(&b, "GetRecords", "{\"ShardIterator\":\"%s\"}", longit);
-	EXPECT_ERR(&b, "ValidationException", "less than or equal to 512");
-	reply_free(&b);
-	OP(&b, "GetRecords", "{\"ShardIterator\":\"AAAA\",\"Limit\":0}");
-	EXPECT_ERR(&b, "ValidationException", "'limit'");
-	reply_free(&b);
+	REFUSED(&b, "ValidationException", "less than or equal to 512", "GetRecords",
+		"{\"ShardIterator\":\"%s\"}", longit);
+	REFUSED(&b, "ValidationException", "'limit'", "GetRecords",
+		"{\"ShardIterator\":\"AAAA\",\"Limit\":0}");
 	struct sl_meta_stream s;
 	CHECK(sl_meta_stream_get(sl_store_meta(K->store), "rd", &s) == 0);
 	struct kin_token t = {.kind = KIN_TOK_ITERATOR,
@@ -943,24 +883,21 @@ static void test_iterator_errors(void)
 			      .created_ms = kin_now_ms() - SL_KINESIS_ITERATOR_TTL_MS - 1000};
 	char tok[KIN_TOKEN_B64_MAX + 1];
 	kin_token_encode(K, &t, tok);
-	OP(&b, "GetRecords", "{\"ShardIterator\":\"%s\"}", tok);
-	EXPECT_ERR(&b, "ExpiredIteratorException",
-		   "which is further in the future than the tolerated delay of 300000 "
-		   "milliseconds.");
-	reply_free(&b);
+	REFUSED(&b, "ExpiredIteratorException",
+		"which is further in the future than the tolerated delay of 300000 "
+		"milliseconds.",
+		"GetRecords", "{\"ShardIterator\":\"%s\"}", tok);
 	t.created_ms = kin_now_ms();
 	kin_token_encode(K, &t, tok);
-	OP(&b, "GetRecords",
-	   "{\"ShardIterator\":\"%s\",\"StreamARN\":\"arn:aws:kinesis:eu-west-1:" ACCOUNT
-	   ":stream/s1\"}",
-	   tok);
-	EXPECT_ERR(&b, "InvalidArgumentException", "is not the stream of the ShardIterator");
-	reply_free(&b);
+	REFUSED(&b, "InvalidArgumentException", "is not the stream of the ShardIterator",
+		"GetRecords",
+		"{\"ShardIterator\":\"%s\",\"StreamARN\":\"arn:aws:kinesis:eu-west-1:" ACCOUNT
+		":stream/s1\"}",
+		tok);
 	t.stream_id = 99999;
 	kin_token_encode(K, &t, tok);
-	OP(&b, "GetRecords", "{\"ShardIterator\":\"%s\"}", tok);
-	EXPECT_ERR(&b, "ResourceNotFoundException", NULL);
-	reply_free(&b);
+	REFUSED(&b, "ResourceNotFoundException", NULL, "GetRecords", "{\"ShardIterator\":\"%s\"}",
+		tok);
 }
 
 /* ---- retention, tags, limits, delete ---- */
@@ -975,37 +912,29 @@ static void test_retention(void)
 	OP(&b, "DescribeStreamSummary", "{\"StreamName\":\"s1\"}");
 	CHECK(jint(b.j, "StreamDescriptionSummary.RetentionPeriodHours") == 48);
 	reply_free(&b);
-	OP(&b, "IncreaseStreamRetentionPeriod",
-	   "{\"StreamName\":\"s1\",\"RetentionPeriodHours\":24}");
-	EXPECT_ERR(&b, "InvalidArgumentException",
-		   "Requested retention period (24 hours) for stream s1 can not be shorter than "
-		   "existing retention period (48 hours). Use DecreaseRetentionPeriod API.");
-	reply_free(&b);
-	OP(&b, "DecreaseStreamRetentionPeriod",
-	   "{\"StreamName\":\"s1\",\"RetentionPeriodHours\":72}");
-	EXPECT_ERR(&b, "InvalidArgumentException", "can not be longer than existing");
-	reply_free(&b);
-	OP(&b, "IncreaseStreamRetentionPeriod",
-	   "{\"StreamName\":\"s1\",\"RetentionPeriodHours\":8761}");
-	EXPECT_ERR(&b, "InvalidArgumentException",
-		   "Maximum allowed retention period is 8760 hours. Requested retention period "
-		   "(8761 hours) is too long.");
-	reply_free(&b);
-	OP(&b, "DecreaseStreamRetentionPeriod",
-	   "{\"StreamName\":\"s1\",\"RetentionPeriodHours\":23}");
-	EXPECT_ERR(&b, "InvalidArgumentException", "is too short.");
-	reply_free(&b);
+	REFUSED(&b, "InvalidArgumentException",
+		"Requested retention period (24 hours) for stream s1 can not be shorter than "
+		"existing retention period (48 hours). Use DecreaseRetentionPeriod API.",
+		"IncreaseStreamRetentionPeriod",
+		"{\"StreamName\":\"s1\",\"RetentionPeriodHours\":24}");
+	REFUSED(&b, "InvalidArgumentException", "can not be longer than existing",
+		"DecreaseStreamRetentionPeriod",
+		"{\"StreamName\":\"s1\",\"RetentionPeriodHours\":72}");
+	REFUSED(&b, "InvalidArgumentException",
+		"Maximum allowed retention period is 8760 hours. Requested retention period "
+		"(8761 hours) is too long.",
+		"IncreaseStreamRetentionPeriod",
+		"{\"StreamName\":\"s1\",\"RetentionPeriodHours\":8761}");
+	REFUSED(&b, "InvalidArgumentException", "is too short.", "DecreaseStreamRetentionPeriod",
+		"{\"StreamName\":\"s1\",\"RetentionPeriodHours\":23}");
 	OP(&b, "DecreaseStreamRetentionPeriod",
 	   "{\"StreamName\":\"s1\",\"RetentionPeriodHours\":24}");
 	EXPECT_OK(&b);
 	reply_free(&b);
-	OP(&b, "DecreaseStreamRetentionPeriod", "{\"StreamName\":\"s1\"}");
-	EXPECT_ERR(&b, "ValidationException", "Value null at 'retentionPeriodHours'");
-	reply_free(&b);
-	OP(&b, "IncreaseStreamRetentionPeriod",
-	   "{\"StreamName\":\"s1\",\"RetentionPeriodHours\":true}");
-	EXPECT_ERR(&b, "SerializationException", "java.lang.Boolean");
-	reply_free(&b);
+	REFUSED(&b, "ValidationException", "Value null at 'retentionPeriodHours'",
+		"DecreaseStreamRetentionPeriod", "{\"StreamName\":\"s1\"}");
+	REFUSED(&b, "SerializationException", "java.lang.Boolean", "IncreaseStreamRetentionPeriod",
+		"{\"StreamName\":\"s1\",\"RetentionPeriodHours\":true}");
 }
 
 static void test_tags(void)
@@ -1047,27 +976,21 @@ static void test_tags(void)
 	CHECK(json_array_size(jget(b.j, "Tags")) == 1);
 	CHECK_STREQ(jstr(b.j, "Tags.0.Key"), "d");
 	reply_free(&b);
-	OP(&b, "AddTagsToStream", "{\"StreamName\":\"s1\",\"Tags\":{\"a\":\"x#y\"}}");
-	EXPECT_ERR(&b, "InvalidArgumentException", "Some tags contain invalid characters.");
-	reply_free(&b);
-	OP(&b, "AddTagsToStream", "{\"StreamName\":\"s1\",\"Tags\":{\"a\":\"50%%\"}}");
-	EXPECT_ERR(&b, "InvalidArgumentException", "contained illegal characters");
-	reply_free(&b);
-	OP(&b, "AddTagsToStream", "{\"StreamName\":\"s1\",\"Tags\":{}}");
-	EXPECT_ERR(&b, "ValidationException", "at 'tags'");
-	reply_free(&b);
-	OP(&b, "AddTagsToStream", "{\"StreamName\":\"s1\"}");
-	EXPECT_ERR(&b, "ValidationException", "Value null at 'tags'");
-	reply_free(&b);
+	REFUSED(&b, "InvalidArgumentException", "Some tags contain invalid characters.",
+		"AddTagsToStream", "{\"StreamName\":\"s1\",\"Tags\":{\"a\":\"x#y\"}}");
+	REFUSED(&b, "InvalidArgumentException", "contained illegal characters", "AddTagsToStream",
+		"{\"StreamName\":\"s1\",\"Tags\":{\"a\":\"50%%\"}}");
+	REFUSED(&b, "ValidationException", "at 'tags'", "AddTagsToStream",
+		"{\"StreamName\":\"s1\",\"Tags\":{}}");
+	REFUSED(&b, "ValidationException", "Value null at 'tags'", "AddTagsToStream",
+		"{\"StreamName\":\"s1\"}");
 	char key[140];
 	memset(key, 'k', 129);
 	key[129] = '\0';
-	OP(&b, "AddTagsToStream", "{\"StreamName\":\"s1\",\"Tags\":{\"%s\":\"v\"}}", key);
-	EXPECT_ERR(&b, "ValidationException", "Map keys must satisfy constraint");
-	reply_free(&b);
-	OP(&b, "AddTagsToStream", "{\"StreamName\":\"s1\",\"Tags\":{\"k\":1}}");
-	EXPECT_ERR(&b, "SerializationException", NULL);
-	reply_free(&b);
+	REFUSED(&b, "ValidationException", "Map keys must satisfy constraint", "AddTagsToStream",
+		"{\"StreamName\":\"s1\",\"Tags\":{\"%s\":\"v\"}}", key);
+	REFUSED(&b, "SerializationException", NULL, "AddTagsToStream",
+		"{\"StreamName\":\"s1\",\"Tags\":{\"k\":1}}");
 	/* 50 at most on a stream: 49 more fit beside "d", one more does not */
 	char body[8192];
 	size_t n = (size_t)snprintf(body, sizeof(body), "{\"StreamName\":\"s1\",\"Tags\":{");
@@ -1075,9 +998,8 @@ static void test_tags(void)
 		n += (size_t)snprintf(body + n, sizeof(body) - n, "%s\"t%02d\":\"v\"", i ? "," : "",
 				      i);
 	snprintf(body + n, sizeof(body) - n, "}}");
-	OP(&b, "AddTagsToStream", "%s", body);
-	EXPECT_ERR(&b, "InvalidArgumentException", "cannot have more than 50 tags");
-	reply_free(&b);
+	REFUSED(&b, "InvalidArgumentException", "cannot have more than 50 tags", "AddTagsToStream",
+		"%s", body);
 	OP(&b, "ListTagsForStream", "{\"StreamName\":\"s1\"}");
 	CHECK(json_array_size(jget(b.j, "Tags")) == 1); /* nothing changed */
 	reply_free(&b);
@@ -1086,16 +1008,12 @@ static void test_tags(void)
 	for (int i = 0; i < 51; i++)
 		n += (size_t)snprintf(keys + n, sizeof(keys) - n, "%s\"k\"", i ? "," : "");
 	snprintf(keys + n, sizeof(keys) - n, "]");
-	OP(&b, "RemoveTagsFromStream", "{\"StreamName\":\"s1\",\"TagKeys\":%s}", keys);
-	EXPECT_ERR(&b, "ValidationException", "'tagKeys'");
-	reply_free(&b);
-	OP(&b, "TagResource", "{\"ResourceARN\":\"nope\",\"Tags\":{\"d\":\"4\"}}");
-	EXPECT_ERR(&b, "ValidationException", "'resourceARN'");
-	reply_free(&b);
-	OP(&b, "ListTagsForResource",
-	   "{\"ResourceARN\":\"arn:aws:kinesis:eu-west-1:" ACCOUNT ":stream/gone\"}");
-	EXPECT_ERR(&b, "ResourceNotFoundException", NULL);
-	reply_free(&b);
+	REFUSED(&b, "ValidationException", "'tagKeys'", "RemoveTagsFromStream",
+		"{\"StreamName\":\"s1\",\"TagKeys\":%s}", keys);
+	REFUSED(&b, "ValidationException", "'resourceARN'", "TagResource",
+		"{\"ResourceARN\":\"nope\",\"Tags\":{\"d\":\"4\"}}");
+	REFUSED(&b, "ResourceNotFoundException", NULL, "ListTagsForResource",
+		"{\"ResourceARN\":\"arn:aws:kinesis:eu-west-1:" ACCOUNT ":stream/gone\"}");
 }
 
 static void test_limits_and_delete(void)
@@ -1111,15 +1029,11 @@ static void test_limits_and_delete(void)
 	OP(&b, "DeleteStream", "{\"StreamName\":\"ls1\",\"EnforceConsumerDeletion\":true}");
 	EXPECT_OK(&b);
 	reply_free(&b);
-	OP(&b, "DescribeStream", "{\"StreamName\":\"ls1\"}");
-	EXPECT_ERR(&b, "ResourceNotFoundException", NULL);
-	reply_free(&b);
-	OP(&b, "DeleteStream", "{\"StreamName\":\"ls1\"}");
-	EXPECT_ERR(&b, "ResourceNotFoundException", NULL);
-	reply_free(&b);
-	OP(&b, "DeleteStream", "{\"StreamName\":\"ls1\",\"EnforceConsumerDeletion\":\"yes\"}");
-	EXPECT_ERR(&b, "SerializationException", NULL);
-	reply_free(&b);
+	REFUSED(&b, "ResourceNotFoundException", NULL, "DescribeStream",
+		"{\"StreamName\":\"ls1\"}");
+	REFUSED(&b, "ResourceNotFoundException", NULL, "DeleteStream", "{\"StreamName\":\"ls1\"}");
+	REFUSED(&b, "SerializationException", NULL, "DeleteStream",
+		"{\"StreamName\":\"ls1\",\"EnforceConsumerDeletion\":\"yes\"}");
 	OP(&b, "DescribeLimits", "{}");
 	CHECK(jint(b.j, "OpenShardCount") == 9);
 	reply_free(&b);
