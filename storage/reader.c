@@ -18,9 +18,10 @@
  * the segment grows. A sealed segment's index is kept on disk beside it,
  * <base>.idx, loaded instead of a scan: the writer builds it as it
  * commits and writes it when it seals the segment (writer.c, roll); a
- * reader writes it the first time it indexed a segment whole that has
- * none (adopted by recovery, or the writer's save failed). A missing or
- * bad one is rebuilt:
+ * reader, or recovery collecting older dedupe entries, writes it the
+ * first time it indexed a segment whole that has none (adopted by
+ * recovery, or the writer's save failed). A missing or bad one is
+ * rebuilt:
  *
  *   off size field (big-endian)
  *     0    4 magic            0x534C4958 "SLIX"

@@ -17,6 +17,18 @@
  * on from there. A newest segment whose header never became durable holds
  * no batch (the header is synced before the first batch is written) and is
  * removed.
+ *
+ * Dedupe entries (the ingest path's duplicate table after a restart): the
+ * newest segment's are kept as it is scanned; when they do not fill the
+ * shard's ring (SL_STORE_DEDUPE_RESTORE), the rest comes from the ends of
+ * older segments, newest first, each found through its sparse index
+ * (<base>.idx, or rebuilt from batch headers and saved as a reader would)
+ * and read backwards one index window (about 64 KiB of batches) at a time,
+ * each window walked forward and every batch checked whole. The work has
+ * bounds (SL_STORE_DEDUPE_OLDER_*: segments, bytes of batches, headers),
+ * so recovery never reads a whole sealed segment. A missing or damaged
+ * index, segment or batch there is logged and ends the collection; it
+ * never fails recovery. Entries reach the ring oldest first.
  */
 #include <dirent.h>
 #include <errno.h>
@@ -301,6 +313,280 @@ static void remove_tmp_indexes(const struct sl_shard *sh)
 		closedir(d);
 }
 
+/* ---- dedupe entries from older segments ---- */
+
+/* One shard's collection from its older segments (see the top). */
+struct older {
+	struct sl_shard *sh;
+	struct sl_io *io;
+	int fd;        /* the segment being read */
+	char name[32]; /* its file name, for the log */
+	/* Collected entries, room slots filled from the back: the newest is
+	 * out[room - 1], the oldest out[room - got]. */
+	struct sl_seg_dedupe *out;
+	uint32_t room, got;
+	/* One window's newest entries: a ring of room - got slots. */
+	struct sl_seg_dedupe *win;
+	uint32_t win_count, win_next;
+	uint64_t bytes_left;
+	uint32_t headers_left;
+	bool read_any; /* a window was read (the first one ignores bytes_left) */
+};
+
+static ssize_t older_pread(void *ctx, void *buf, size_t len, uint64_t off)
+{
+	struct older *o = ctx;
+	return o->io->ops->pread(o->io, o->fd, buf, len, off);
+}
+
+/* Whether batch b is the shard's and starts at counter lo. */
+static bool batch_starts(const struct sl_shard *sh, const struct sl_seg_batch *b, uint64_t lo)
+{
+	return sl_u128_hi(b->base_seq) == sh->seq_prefix && sl_u128_lo(b->base_seq) == lo;
+}
+
+/*
+ * Build v's sparse index from its batch headers (64 bytes each, read at
+ * the offsets the headers chain to), by the reader's rules, until the
+ * batches reach next_lo, where the next segment starts. At most
+ * o->headers_left headers. 0, -E2BIG (that bound), -EAGAIN (the file ends
+ * first), -EBADMSG (a header is bad or does not follow), -ENOMEM, -errno.
+ */
+static int index_from_headers(struct older *o, struct seg_view *v, uint64_t next_lo)
+{
+	uint8_t hdr[SL_SEG_BATCH_HEADER_BYTES];
+	struct sl_seg_batch b;
+	SL_ASSERT(v->last_lo < next_lo);
+	while (v->last_lo != next_lo) {
+		if (o->headers_left == 0)
+			return -E2BIG;
+		o->headers_left--;
+		ssize_t n = o->io->ops->pread(o->io, v->fd, hdr, sizeof(hdr), v->scanned);
+		if (n < 0)
+			return (int)n;
+		if (n != (ssize_t)sizeof(hdr))
+			return -EAGAIN;
+		if (sl_seg_batch_header_decode(hdr, sizeof(hdr), &b) != 0 ||
+		    !batch_starts(o->sh, &b, v->last_lo) || b.record_count > next_lo - v->last_lo)
+			return -EBADMSG;
+		int rc = sl_seg_index_note(v, v->last_lo, b.record_count, v->scanned, b.batch_len,
+					   b.first_arrival_ms, b.last_arrival_ms, true);
+		if (rc != 0)
+			return rc;
+	}
+	return 0;
+}
+
+/*
+ * Open sealed segment v (base v->base_lo, followed by the segment that
+ * starts at next_lo) and get its sparse index: <base>.idx when it loads
+ * and ends at next_lo, else built from the batch headers (and then saved,
+ * as a reader saves an index it built). v->fd is open unless the open
+ * failed. 0 or -errno (index_from_headers' errors).
+ */
+static int older_index(struct older *o, struct seg_view *v, uint64_t next_lo)
+{
+	struct sl_shard *sh = o->sh;
+	/* Below counter 0 there is nothing to index: this only opens the
+	 * segment and loads <base>.idx, a bounded read, never a scan. No
+	 * reader runs yet; the lock is the function's contract. */
+	pthread_mutex_lock(&sh->read_lock);
+	int rc = sl_shard_view_index(sh, v, 0);
+	pthread_mutex_unlock(&sh->read_lock);
+	if (rc != 0)
+		return rc;
+	if (v->idx_saved && v->idx_count > 0 && v->last_lo == next_lo)
+		return 0;
+	SL_INFO(SUBSYS,
+		"stream %u shard %u: %s/%s: no usable sparse index (missing, damaged, or not "
+		"ending at %llu); rebuilding it from batch headers for the dedupe entries",
+		sh->stream_id, sh->shard_id, sh->dir, o->name, (unsigned long long)next_lo);
+	free(v->idx);
+	v->idx = NULL;
+	v->idx_count = v->idx_cap = 0;
+	v->scanned = SL_SEG_HEADER_BYTES;
+	v->last_lo = v->base_lo;
+	v->first_arrival_ms = v->last_arrival_ms = 0;
+	rc = index_from_headers(o, v, next_lo);
+	if (rc == 0)
+		v->idx_saved = sl_seg_index_save(sh, v, "tmp") == 0; /* a reader's would do */
+	return rc;
+}
+
+/*
+ * Read window j of v's index whole: the batches from entry j to entry
+ * j + 1 (or the segment's end), each checked, each following the last;
+ * their dedupe entries into o->win, the newest room - got kept. 0 or
+ * -errno (-EBADMSG: a batch fails its check, does not follow, or the
+ * window does not end where the index says).
+ */
+static int older_window(struct older *o, const struct seg_view *v, uint32_t j)
+{
+	bool last = j + 1 == v->idx_count;
+	uint64_t to = last ? v->scanned : v->idx[j + 1].off;
+	uint64_t lo = v->idx[j].base_lo;
+	uint64_t end_lo = last ? v->last_lo : v->idx[j + 1].base_lo;
+	uint32_t want = o->room - o->got;
+	struct sl_seg_scan ss;
+	struct sl_seg_batch b;
+	const uint8_t *bytes;
+	int rc;
+	SL_ASSERT(want > 0);
+	o->win_count = o->win_next = 0;
+	sl_seg_scan_init(&ss, older_pread, o, to);
+	ss.off = v->idx[j].off;
+	while ((rc = sl_seg_scan_next(&ss, &b, &bytes)) == 0) {
+		if (!batch_starts(o->sh, &b, lo)) {
+			rc = -EBADMSG;
+			break;
+		}
+		lo += b.record_count;
+		for (uint16_t i = 0; i < b.dedupe_count; i++) {
+			sl_seg_batch_dedupe(bytes, &b, i, &o->win[o->win_next]);
+			o->win_next = (o->win_next + 1) % want;
+			if (o->win_count < want)
+				o->win_count++;
+		}
+	}
+	sl_seg_scan_fini(&ss);
+	if (rc == 1)
+		rc = lo == end_lo ? 0 : -EBADMSG;
+	return rc;
+}
+
+/* Put the window's entries, oldest first, in front of those collected. */
+static void older_take_window(struct older *o)
+{
+	uint32_t want = o->room - o->got;
+	uint32_t start = o->win_count < want ? 0 : o->win_next;
+	uint32_t at = o->room - o->got - o->win_count;
+	SL_ASSERT(o->win_count <= want);
+	for (uint32_t k = 0; k < o->win_count; k++)
+		o->out[at + k] = o->win[(start + k) % want];
+	o->got += o->win_count;
+}
+
+/*
+ * Collect the entries of sealed segment `base` (followed by the segment
+ * that starts at next_lo), its last window first. 0: all of it was taken,
+ * go on to the older one; 1: a bound was reached or the ring is full;
+ * -errno: it could not be read (logged; what came before is kept).
+ */
+static int older_segment(struct older *o, uint64_t base, uint64_t next_lo)
+{
+	struct seg_view v = {.base_lo = base,
+			     .fd = -1,
+			     .sealed = true,
+			     .scanned = SL_SEG_HEADER_BYTES,
+			     .last_lo = base};
+	struct sl_shard *sh = o->sh;
+	uint64_t at = SL_SEG_HEADER_BYTES;
+	sl_seg_file_name(o->name, sizeof(o->name), sl_shard_seq(sh, base));
+	int rc = older_index(o, &v, next_lo);
+	o->fd = v.fd;
+	for (uint32_t j = v.idx_count; rc == 0 && j-- > 0;) {
+		uint64_t from = v.idx[j].off;
+		uint64_t to = j + 1 == v.idx_count ? v.scanned : v.idx[j + 1].off;
+		at = from;
+		if (from < SL_SEG_HEADER_BYTES || to <= from) {
+			rc = -EBADMSG;
+			break;
+		}
+		if (o->got == o->room || (o->read_any && to - from > o->bytes_left)) {
+			rc = 1;
+			break;
+		}
+		o->bytes_left -= to - from < o->bytes_left ? to - from : o->bytes_left;
+		o->read_any = true;
+		rc = older_window(o, &v, j);
+		if (rc == 0)
+			older_take_window(o);
+	}
+	if (rc == -E2BIG)
+		SL_WARN(SUBSYS,
+			"stream %u shard %u: %s/%s: more than %u batch headers to read without "
+			"an index; its dedupe entries and older ones are not restored",
+			sh->stream_id, sh->shard_id, sh->dir, o->name,
+			SL_STORE_DEDUPE_OLDER_HEADERS);
+	else if (rc < 0)
+		SL_WARN(SUBSYS,
+			"stream %u shard %u: %s/%s: dedupe entries from offset %llu back, and of "
+			"older segments, not restored: %s",
+			sh->stream_id, sh->shard_id, sh->dir, o->name, (unsigned long long)at,
+			rc == -EAGAIN ? "a batch or the file is cut short" : sl_strerror(rc));
+	if (v.fd >= 0)
+		close(v.fd); /* opened by the reader's code, with openat */
+	o->fd = -1;
+	free(v.idx);
+	return rc;
+}
+
+/* Put k entries (oldest first) in front of the ring's, which has not
+ * wrapped: the ring stays oldest first. */
+static void prepend_dedupe(struct sl_shard *sh, const struct sl_seg_dedupe *e, uint32_t k)
+{
+	if (k == 0)
+		return;
+	SL_ASSERT(sh->restored_count < SL_STORE_DEDUPE_RESTORE);
+	SL_ASSERT(sh->restored_next == sh->restored_count);
+	SL_ASSERT(k <= SL_STORE_DEDUPE_RESTORE - sh->restored_count);
+	if (sh->restored == NULL) {
+		sh->restored = calloc(SL_STORE_DEDUPE_RESTORE, sizeof(*sh->restored));
+		if (sh->restored == NULL) {
+			SL_WARN(SUBSYS, "stream %u shard %u: dedupe entries not restored: %s",
+				sh->stream_id, sh->shard_id, sl_strerror(-ENOMEM));
+			return;
+		}
+	}
+	memmove(sh->restored + k, sh->restored, sh->restored_count * sizeof(*sh->restored));
+	memcpy(sh->restored, e, k * sizeof(*e));
+	sh->restored_count += k;
+	sh->restored_next = sh->restored_count % SL_STORE_DEDUPE_RESTORE;
+}
+
+/*
+ * When the newest segment (bases[n - 1]) left room in the dedupe ring,
+ * fill it from the older segments, newest first, within the bounds. Never
+ * fails: what cannot be read is logged and left out.
+ */
+static void restore_older_dedupe(struct sl_shard *sh, struct sl_io *io, const uint64_t *bases,
+				 int n)
+{
+	if (n < 2 || sh->restored_count >= SL_STORE_DEDUPE_RESTORE)
+		return;
+	struct older o = {
+	    .sh = sh,
+	    .io = io,
+	    .fd = -1,
+	    .room = SL_STORE_DEDUPE_RESTORE - sh->restored_count,
+	    .bytes_left = SL_STORE_DEDUPE_OLDER_BYTES,
+	    .headers_left = SL_STORE_DEDUPE_OLDER_HEADERS,
+	};
+	o.out = calloc(o.room, sizeof(*o.out));
+	o.win = calloc(o.room, sizeof(*o.win));
+	int segs = 0;
+	if (o.out == NULL || o.win == NULL) {
+		SL_WARN(SUBSYS,
+			"stream %u shard %u: dedupe entries of older segments not "
+			"restored: %s",
+			sh->stream_id, sh->shard_id, sl_strerror(-ENOMEM));
+	} else {
+		for (int i = n - 2; i >= 0 && segs < SL_STORE_DEDUPE_OLDER_SEGS && o.got < o.room;
+		     i--) {
+			segs++;
+			if (older_segment(&o, bases[i], bases[i + 1]) != 0)
+				break;
+		}
+		prepend_dedupe(sh, o.out + (o.room - o.got), o.got);
+	}
+	SL_DEBUG(SUBSYS,
+		 "stream %u shard %u: %u dedupe entries from %d older segment(s), %llu bytes",
+		 sh->stream_id, sh->shard_id, o.got, segs,
+		 (unsigned long long)(SL_STORE_DEDUPE_OLDER_BYTES - o.bytes_left));
+	free(o.out);
+	free(o.win);
+}
+
 int sl_shard_recover(struct sl_shard *sh, struct sl_io *io)
 {
 	remove_tmp_indexes(sh);
@@ -337,6 +623,8 @@ int sl_shard_recover(struct sl_shard *sh, struct sl_io *io)
 			rc = rc ?: rc2;
 		}
 		__atomic_store_n(&sh->segments, (uint64_t)n, __ATOMIC_RELAXED);
+		if (rc == 0)
+			restore_older_dedupe(sh, io, bases, n);
 	}
 	sh->next_lo = s.next_lo;
 	sh->last_arrival_ms = s.last_arrival_ms;

@@ -35,6 +35,14 @@
 #define SL_STORE_DIR_MAX        1024
 /* Dedupe entries recovery keeps per shard (the newest ones). */
 #define SL_STORE_DEDUPE_RESTORE 4096
+/* When the newest segment holds fewer, recovery takes the rest from the
+ * ends of older segments (recovery.c), reading per shard at most: this
+ * many older segments; this many bytes of batches (the previous segment's
+ * last index window is read even when larger); this many batch headers
+ * where a segment has no usable <base>.idx. */
+#define SL_STORE_DEDUPE_OLDER_SEGS    16
+#define SL_STORE_DEDUPE_OLDER_BYTES   (8u << 20)
+#define SL_STORE_DEDUPE_OLDER_HEADERS 4096u
 
 /* The tail cache (tail.c): the newest committed batches of a shard. */
 struct sl_tail_entry {

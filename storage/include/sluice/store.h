@@ -141,8 +141,9 @@ int sl_store_read(struct sl_store *st, struct sl_shard *sh, enum sl_read_from fr
 
 /*
  * The dedupe entries recovery found (segment.h: what a retransmitted SLW1
- * frame needs to be answered with its original ack), the newest 4096 per
- * shard, oldest first, so the ingest path can rebuild its duplicate table
+ * frame needs to be answered with its original ack), the newest up to 4096
+ * per shard (from the newest segment, then the ends of older ones, within
+ * recovery's bounds), oldest first, so the ingest path can rebuild its duplicate table
  * at boot (WIRE.md: dedupe memory survives a restart). Call after open,
  * before appends start. fn returns 0 to go on; non-zero stops and is
  * returned.
