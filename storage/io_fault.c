@@ -380,6 +380,28 @@ static int fault_fsync(struct sl_io *io, int fd, struct sl_io_req *req)
  * queued by their done() wait for the next poll), then poll the inner sl_io
  * for the rest of min_complete.
  */
+/* Counted with the synchronous opens: open_enospc_at covers both. */
+static int fault_openat(struct sl_io *io, int dirfd, const char *name, int flags, mode_t mode,
+			struct sl_io_req *req)
+{
+	struct fault_io *f = to_fault(io);
+
+	if ((flags & O_CREAT) && f->creat_opens + 1 == f->plan.open_enospc_at) {
+		if (!ready_has_room(f, 1))
+			return -EBUSY;
+		ready_push(f, req, -ENOSPC, 0);
+		f->stats.faults_injected++;
+	} else {
+		int ret = f->inner->ops->openat(f->inner, dirfd, name, flags, mode, req);
+		if (ret < 0)
+			return ret;
+	}
+	f->stats.opens++;
+	if (flags & O_CREAT)
+		f->creat_opens++;
+	return 0;
+}
+
 /* Waiting on an fd is not I/O the plan covers: straight through. */
 static int fault_poll_add(struct sl_io *io, int fd, struct sl_io_req *req)
 {
@@ -490,11 +512,40 @@ static int fault_close(struct sl_io *io, int fd)
 	return f->inner->ops->close(f->inner, fd);
 }
 
-static int fault_register_buffers(struct sl_io *io, const struct iovec *iov, unsigned n)
+static int fault_buffer_register(struct sl_io *io, void *base, size_t len)
 {
 	struct fault_io *f = to_fault(io);
 
-	return f->inner->ops->register_buffers(f->inner, iov, n);
+	return f->inner->ops->buffer_register(f->inner, base, len);
+}
+
+static void fault_buffer_unregister(struct sl_io *io, int index)
+{
+	struct fault_io *f = to_fault(io);
+
+	f->inner->ops->buffer_unregister(f->inner, index);
+}
+
+static int fault_file_register(struct sl_io *io, int fd)
+{
+	struct fault_io *f = to_fault(io);
+
+	return f->inner->ops->file_register(f->inner, fd);
+}
+
+static void fault_file_unregister(struct sl_io *io, int fd)
+{
+	struct fault_io *f = to_fault(io);
+
+	f->inner->ops->file_unregister(f->inner, fd);
+}
+
+/* Room in the inner sl_io and for as many injected completions. */
+static bool fault_has_room(const struct sl_io *io, unsigned n)
+{
+	const struct fault_io *f = to_fault_const(io);
+
+	return ready_has_room(f, n) && f->inner->ops->has_room(f->inner, n);
 }
 
 static unsigned fault_inflight(const struct sl_io *io)
@@ -519,6 +570,7 @@ static const struct sl_io_ops fault_ops = {
     .write = fault_write,
     .write_fsync = fault_write_fsync,
     .fsync = fault_fsync,
+    .openat = fault_openat,
     .poll_add = fault_poll_add,
     .poll = fault_poll,
     .open = fault_open,
@@ -528,8 +580,12 @@ static const struct sl_io_ops fault_ops = {
     .fdatasync = fault_fdatasync,
     .unlink = fault_unlink,
     .close = fault_close,
-    .register_buffers = fault_register_buffers,
+    .buffer_register = fault_buffer_register,
+    .buffer_unregister = fault_buffer_unregister,
+    .file_register = fault_file_register,
+    .file_unregister = fault_file_unregister,
     .inflight = fault_inflight,
+    .has_room = fault_has_room,
     .destroy = fault_destroy,
 };
 

@@ -20,6 +20,17 @@
  * links), completes the fsync with -ECANCELED; tests/unit/storage/test_io.c
  * checks both against the running kernel.
  *
+ * Registered buffers and files: at create the ring gets a sparse table of
+ * SL_IO_BUFS_MAX buffer slots and one of SL_IO_FILES_MAX file slots; a
+ * buffer or file is put in a free slot when its owner registers it and
+ * the slot is cleared when it unregisters, so shards that come and go
+ * (streams created and deleted) get them too. A write from a registered
+ * buffer is a WRITE_FIXED (the kernel pinned and mapped the pages once); a
+ * request on a registered fd names its slot with IOSQE_FIXED_FILE (the
+ * kernel took its file reference once). The fd -> slot map is an open
+ * addressing table. A kernel that refuses the sparse tables (older than
+ * 5.19) leaves both off: every request then uses plain buffers and fds.
+ *
  * Nothing is allocated after sl_io_uring_create.
  */
 #include <errno.h>
@@ -42,14 +53,37 @@
 /* Consecutive EINTRs a synchronous call tolerates before giving up. */
 #define EINTR_RETRIES_MAX 64
 
+/* The fd -> file slot table: twice the slots, so probes stay short. */
+#define FILE_MAP_CAP (2u * SL_IO_FILES_MAX)
+#define FD_NONE      (-1)
+#define FD_GONE      (-2) /* a removed entry: probes go past it */
+
+struct file_map_entry {
+	int fd; /* FD_NONE, FD_GONE or the registered fd */
+	int slot;
+};
+
 struct uring_io {
 	struct sl_io io; /* first: &uring_io.io is what callers hold */
 	struct io_uring ring;
 	unsigned inflight;     /* requests queued or submitted, not yet reaped */
 	unsigned inflight_max; /* the CQ ring's size */
-	unsigned bufs;         /* registered buffers, 0 = none */
 	bool polling;          /* inside poll: done() must not poll again */
+	/* Registered buffers: a sparse table of SL_IO_BUFS_MAX slots, free
+	 * slots on a stack; 0 slots: the kernel refused the table. */
+	unsigned buf_slots;
+	unsigned buf_free_count;
+	uint16_t buf_free[SL_IO_BUFS_MAX];
+	bool buf_used[SL_IO_BUFS_MAX];
+	/* Registered files, likewise, and the fd -> slot map. */
+	unsigned file_slots;
+	unsigned file_free_count;
+	uint16_t file_free[SL_IO_FILES_MAX];
+	struct file_map_entry file_map[FILE_MAP_CAP];
 };
+
+SL_STATIC_ASSERT(SL_IO_BUFS_MAX <= UINT16_MAX + 1u);
+SL_STATIC_ASSERT(SL_IO_FILES_MAX <= UINT16_MAX + 1u);
 
 /* io is the first member, so the cast is exact (and keeps -Wcast-align quiet). */
 SL_STATIC_ASSERT(offsetof(struct uring_io, io) == 0);
@@ -86,6 +120,36 @@ static struct io_uring_sqe *uring_sqe(struct uring_io *u, struct sl_io_req *req,
 	return sqe;
 }
 
+static unsigned file_hash(int fd)
+{
+	return ((unsigned)fd * 2654435761u) % FILE_MAP_CAP;
+}
+
+/* The map entry of fd, or NULL. */
+static struct file_map_entry *file_find(struct uring_io *u, int fd)
+{
+	if (u->file_slots == 0 || fd < 0)
+		return NULL;
+	for (unsigned i = 0, h = file_hash(fd); i < FILE_MAP_CAP; i++, h = (h + 1) % FILE_MAP_CAP) {
+		struct file_map_entry *e = &u->file_map[h];
+		if (e->fd == fd)
+			return e;
+		if (e->fd == FD_NONE)
+			return NULL;
+	}
+	return NULL;
+}
+
+/* Point the SQE at fd's registered slot, if it has one. */
+static void uring_sqe_file(struct uring_io *u, struct io_uring_sqe *sqe, int fd)
+{
+	const struct file_map_entry *e = file_find(u, fd);
+	if (e != NULL) {
+		sqe->fd = e->slot;
+		sqe->flags |= IOSQE_FIXED_FILE;
+	}
+}
+
 /* Fill a write SQE (fixed when buf_index >= 0); never NULL after has_room. */
 static struct io_uring_sqe *uring_prep_write(struct uring_io *u, int fd, const void *buf,
 					     uint32_t len, uint64_t off, int buf_index,
@@ -94,11 +158,12 @@ static struct io_uring_sqe *uring_prep_write(struct uring_io *u, int fd, const v
 	struct io_uring_sqe *sqe = uring_sqe(u, req, len);
 
 	if (buf_index >= 0) {
-		SL_ASSERT((unsigned)buf_index < u->bufs);
+		SL_ASSERT((unsigned)buf_index < u->buf_slots && u->buf_used[buf_index]);
 		io_uring_prep_write_fixed(sqe, fd, buf, len, off, buf_index);
 	} else {
 		io_uring_prep_write(sqe, fd, buf, len, off);
 	}
+	uring_sqe_file(u, sqe, fd);
 	io_uring_sqe_set_data(sqe, req);
 	return sqe;
 }
@@ -108,6 +173,7 @@ static void uring_prep_fsync(struct uring_io *u, int fd, struct sl_io_req *req)
 	struct io_uring_sqe *sqe = uring_sqe(u, req, 0);
 
 	io_uring_prep_fsync(sqe, fd, IORING_FSYNC_DATASYNC);
+	uring_sqe_file(u, sqe, fd);
 	io_uring_sqe_set_data(sqe, req);
 }
 
@@ -143,7 +209,7 @@ static int uring_write_fsync(struct sl_io *io, int fd, const void *buf, uint32_t
 	if (!uring_has_room(u, 2))
 		return -EBUSY;
 	wsqe = uring_prep_write(u, fd, buf, len, off, buf_index, wreq);
-	io_uring_sqe_set_flags(wsqe, IOSQE_IO_LINK);
+	wsqe->flags |= IOSQE_IO_LINK;
 	uring_prep_fsync(u, fd, freq);
 	u->inflight += 2;
 	return 0;
@@ -158,6 +224,22 @@ static int uring_fsync(struct sl_io *io, int fd, struct sl_io_req *req)
 	if (!uring_has_room(u, 1))
 		return -EBUSY;
 	uring_prep_fsync(u, fd, req);
+	u->inflight++;
+	return 0;
+}
+
+static int uring_openat(struct sl_io *io, int dirfd, const char *name, int flags, mode_t mode,
+			struct sl_io_req *req)
+{
+	struct uring_io *u = to_uring(io);
+
+	SL_ASSERT(req != NULL);
+	SL_ASSERT(req->done != NULL);
+	if (!uring_has_room(u, 1))
+		return -EBUSY;
+	struct io_uring_sqe *sqe = uring_sqe(u, req, 0);
+	io_uring_prep_openat(sqe, dirfd, name, flags | O_CLOEXEC, mode);
+	io_uring_sqe_set_data(sqe, req);
 	u->inflight++;
 	return 0;
 }
@@ -341,24 +423,96 @@ static int uring_close(struct sl_io *io, int fd)
 	return close(fd) == 0 ? 0 : sl_neg_errno();
 }
 
-static int uring_register_buffers(struct sl_io *io, const struct iovec *iov, unsigned n)
+static int uring_buffer_register(struct sl_io *io, void *base, size_t len)
 {
 	struct uring_io *u = to_uring(io);
-	int ret;
+	struct iovec iov = {.iov_base = base, .iov_len = len};
+	__u64 tag = 0;
 
-	SL_ASSERT(iov != NULL);
-	SL_ASSERT(n > 0);
-	SL_ASSERT(u->bufs == 0);
-	ret = io_uring_register_buffers(&u->ring, iov, n);
+	SL_ASSERT(base != NULL && len > 0);
+	if (u->buf_slots == 0)
+		return -EOPNOTSUPP;
+	if (u->buf_free_count == 0)
+		return -ENOSPC;
+	unsigned slot = u->buf_free[u->buf_free_count - 1];
+	int ret = io_uring_register_buffers_update_tag(&u->ring, slot, &iov, &tag, 1);
+	if (ret < 0)
+		return ret; /* -ENOMEM: the memlock limit */
+	if (ret != 1)
+		return -EIO;
+	u->buf_free_count--;
+	u->buf_used[slot] = true;
+	return (int)slot;
+}
+
+/* The slot's buffer must have no write in flight. */
+static void uring_buffer_unregister(struct sl_io *io, int index)
+{
+	struct uring_io *u = to_uring(io);
+	struct iovec none = {0};
+	__u64 tag = 0;
+
+	SL_ASSERT(index >= 0 && (unsigned)index < u->buf_slots && u->buf_used[index]);
+	/* Clearing a slot needs no memory; it cannot fail for a valid one. */
+	int ret = io_uring_register_buffers_update_tag(&u->ring, (unsigned)index, &none, &tag, 1);
+	SL_ASSERT(ret == 1);
+	(void)ret;
+	u->buf_used[index] = false;
+	u->buf_free[u->buf_free_count++] = (uint16_t)index;
+}
+
+static int uring_file_register(struct sl_io *io, int fd)
+{
+	struct uring_io *u = to_uring(io);
+
+	SL_ASSERT(fd >= 0);
+	SL_ASSERT(file_find(u, fd) == NULL);
+	if (u->file_slots == 0)
+		return -EOPNOTSUPP;
+	if (u->file_free_count == 0)
+		return -ENOSPC;
+	unsigned slot = u->file_free[u->file_free_count - 1];
+	int ret = io_uring_register_files_update(&u->ring, slot, &fd, 1);
 	if (ret < 0)
 		return ret;
-	u->bufs = n;
+	if (ret != 1)
+		return -EIO;
+	u->file_free_count--;
+	for (unsigned h = file_hash(fd);; h = (h + 1) % FILE_MAP_CAP) {
+		struct file_map_entry *e = &u->file_map[h];
+		if (e->fd == FD_NONE || e->fd == FD_GONE) {
+			*e = (struct file_map_entry){.fd = fd, .slot = (int)slot};
+			break;
+		}
+	}
 	return 0;
+}
+
+/* Before the fd is closed; requests already queued keep their reference. */
+static void uring_file_unregister(struct sl_io *io, int fd)
+{
+	struct uring_io *u = to_uring(io);
+	struct file_map_entry *e = file_find(u, fd);
+	int none = -1;
+
+	if (e == NULL)
+		return;
+	int ret = io_uring_register_files_update(&u->ring, (unsigned)e->slot, &none, 1);
+	SL_ASSERT(ret == 1);
+	(void)ret;
+	u->file_free[u->file_free_count++] = (uint16_t)e->slot;
+	e->fd = FD_GONE;
+	e->slot = -1;
 }
 
 static unsigned uring_inflight(const struct sl_io *io)
 {
 	return to_uring_const(io)->inflight;
+}
+
+static bool uring_room(const struct sl_io *io, unsigned n)
+{
+	return uring_has_room(to_uring_const(io), n);
 }
 
 static void uring_destroy(struct sl_io *io)
@@ -376,6 +530,7 @@ static const struct sl_io_ops uring_ops = {
     .write = uring_write,
     .write_fsync = uring_write_fsync,
     .fsync = uring_fsync,
+    .openat = uring_openat,
     .poll_add = uring_poll_add,
     .poll = uring_poll,
     .open = uring_open,
@@ -385,8 +540,12 @@ static const struct sl_io_ops uring_ops = {
     .fdatasync = uring_fdatasync,
     .unlink = uring_unlink,
     .close = uring_close,
-    .register_buffers = uring_register_buffers,
+    .buffer_register = uring_buffer_register,
+    .buffer_unregister = uring_buffer_unregister,
+    .file_register = uring_file_register,
+    .file_unregister = uring_file_unregister,
     .inflight = uring_inflight,
+    .has_room = uring_room,
     .destroy = uring_destroy,
 };
 
@@ -418,6 +577,21 @@ int sl_io_uring_create(unsigned depth, struct sl_io **out)
 	u->io.ops = &uring_ops;
 	u->inflight_max = p.cq_entries;
 	SL_ASSERT(u->inflight_max >= depth);
+	for (unsigned i = 0; i < FILE_MAP_CAP; i++)
+		u->file_map[i] = (struct file_map_entry){.fd = FD_NONE, .slot = -1};
+	/* Sparse tables (5.19); without them, plain buffers and fds. */
+	if (io_uring_register_buffers_sparse(&u->ring, SL_IO_BUFS_MAX) == 0) {
+		u->buf_slots = SL_IO_BUFS_MAX;
+		for (unsigned i = 0; i < SL_IO_BUFS_MAX; i++)
+			u->buf_free[i] = (uint16_t)(SL_IO_BUFS_MAX - 1 - i); /* slot 0 first */
+		u->buf_free_count = SL_IO_BUFS_MAX;
+	}
+	if (io_uring_register_files_sparse(&u->ring, SL_IO_FILES_MAX) == 0) {
+		u->file_slots = SL_IO_FILES_MAX;
+		for (unsigned i = 0; i < SL_IO_FILES_MAX; i++)
+			u->file_free[i] = (uint16_t)(SL_IO_FILES_MAX - 1 - i);
+		u->file_free_count = SL_IO_FILES_MAX;
+	}
 	*out = &u->io;
 	return 0;
 

@@ -124,6 +124,8 @@ static void shard_destroy(struct sl_shard *sh)
 		return;
 	if (sh->seg.fd >= 0)
 		close(sh->seg.fd);
+	if (sh->seg.roll_fd >= 0)
+		close(sh->seg.roll_fd);
 	if (sh->dirfd >= 0)
 		close(sh->dirfd);
 	sl_shard_views_fini(sh);
@@ -151,6 +153,7 @@ static int shard_create(struct sl_store *st, const struct sl_meta_stream *s,
 	sh->retention_hours = s->retention_hours;
 	sh->retention_bytes = s->retention_bytes;
 	sh->seg.fd = -1;
+	sh->seg.roll_fd = -1;
 	sh->dirfd = -1;
 	pthread_mutex_init(&sh->read_lock, NULL);
 	snprintf(sh->dir, sizeof(sh->dir), "%s/shards/%u/%u", st->data_dir, m->stream_id,

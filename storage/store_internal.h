@@ -127,6 +127,19 @@ struct seg_active {
 	struct seg_view idx;
 	bool idx_whole;
 	bool idx_warned; /* a failed .idx save was logged */
+	/* A roll in progress (writer.c): the next segment is created through
+	 * io_uring, step by step, while the writer serves the other shards. */
+	int roll_step;         /* ROLL_* in writer.c; 0: none */
+	bool roll_queued;      /* the step's I/O is queued (else: retry it) */
+	int roll_fd;           /* the new segment, once open */
+	int roll_pending;      /* completions of the step still to come */
+	int roll_result;       /* the step's first error */
+	uint64_t roll_base_lo; /* its first record */
+	uint64_t roll_created_ms;
+	uint8_t *roll_hdr;  /* the header, in a batch buffer's reserved tail */
+	int roll_hdr_index; /* that buffer's registered index, or -1 */
+	char roll_name[32];
+	struct sl_io_req roll_req, roll_freq, roll_dreq;
 };
 
 struct sl_shard {
@@ -184,6 +197,7 @@ struct writer {
 	int sleeping;              /* atomic */
 	struct sl_io_req wake_req; /* io_uring poll on wake_fd while I/O is in flight */
 	bool wake_armed;
+	bool register_warned; /* a refused buffer registration was logged */
 };
 
 /* The data directory leaves room for shards/<id>/<id>/<file> in DIR_MAX. */

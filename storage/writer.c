@@ -252,57 +252,181 @@ static void commit_io_done(struct sl_io_req *req)
 }
 
 /*
- * Start a new segment whose first record is base_lo: save the index of the
- * one it seals, create the file, write its header, make both the header
- * and the directory entry durable. Called only with nothing in flight for
- * the shard. 0 or -errno.
+ * Segment roll, asynchronous: the writer goes on serving its other shards
+ * while one shard's next segment is made, in two steps through io_uring:
+ *
+ *   ROLL_OPEN  openat(O_CREAT | O_EXCL) of <base>.seg
+ *   ROLL_FILE  the header written, linked to an fdatasync of the file, and
+ *              beside them an fdatasync of the shard's directory (the
+ *              entry is durable)
+ *
+ * Only then is the new segment the active one and the batch that asked for
+ * it submitted. The segment it seals was closed (its index saved) when the
+ * roll began: nothing was in flight for the shard. A failed step stops the
+ * shard like a failed commit: the half-made file holds no batch, and
+ * recovery removes a newest segment whose header never became durable.
  */
-static int roll(struct writer *w, struct sl_shard *sh, uint64_t base_lo)
-{
-	struct sl_io *io = w->io;
-	struct seg_active *seg = &sh->seg;
-	uint8_t *hdr = sh->bufs[sh->filling].mem + sh->bufs[sh->filling].cap - SL_SEG_HEADER_BYTES;
-	char name[32];
-	int rc;
+enum { ROLL_NONE, ROLL_OPEN, ROLL_FILE };
 
-	SL_ASSERT(sh->inflight == -1);
-	if (seg->fd >= 0) {
-		index_seal(sh);
-		io->ops->close(io, seg->fd);
-		seg->fd = -1;
+static void roll_queue(struct writer *w, struct sl_shard *sh);
+
+static struct writer *shard_writer(struct sl_shard *sh)
+{
+	return &sh->st->writers[sh->writer];
+}
+
+static void roll_fail(struct sl_shard *sh, int err)
+{
+	struct seg_active *seg = &sh->seg;
+	struct sl_io *io = shard_writer(sh)->io;
+	if (seg->roll_fd >= 0) {
+		io->ops->file_unregister(io, seg->roll_fd);
+		io->ops->close(io, seg->roll_fd);
+		seg->roll_fd = -1;
 	}
-	seg->idx_whole = false;
-	sl_seg_file_name(name, sizeof(name), sl_shard_seq(sh, base_lo));
-	int flags = O_WRONLY | O_CREAT | O_EXCL | (sh->st->opt.direct_io ? O_DIRECT : 0);
-	int fd = io->ops->open(io, sh->dirfd, name, flags, 0640);
-	if (fd < 0)
-		return fd;
-	/* The header is built in the tail of the batch buffer, which the
-	 * batch being submitted never reaches (it reserves that room). */
-	struct sl_seg_header h = {
-	    .stream_id = sh->stream_id,
-	    .shard_id = sh->shard_id,
-	    .base_seq = sl_shard_seq(sh, base_lo),
-	    .created_ms = sl_clock_wall_ms(),
-	};
-	sl_seg_header_encode(hdr, &h);
-	rc = io->ops->pwrite_sync(io, fd, hdr, SL_SEG_HEADER_BYTES, 0);
-	rc = rc ?: io->ops->fdatasync(io, fd);
-	rc = rc ?: io->ops->fdatasync(io, sh->dirfd);
-	if (rc != 0) {
-		io->ops->close(io, fd);
-		return rc;
-	}
-	seg->fd = fd;
-	seg->base_lo = base_lo;
+	seg->roll_step = ROLL_NONE;
+	shard_fail(sh, err);
+}
+
+/* The directory entry is durable: the new segment becomes the active one. */
+static void roll_finish(struct sl_shard *sh)
+{
+	struct seg_active *seg = &sh->seg;
+	seg->fd = seg->roll_fd;
+	seg->roll_fd = -1;
+	seg->roll_step = ROLL_NONE;
+	seg->base_lo = seg->roll_base_lo;
 	seg->size = SL_SEG_HEADER_BYTES;
-	seg->created_ms = h.created_ms;
-	seg->idx.base_lo = seg->idx.last_lo = base_lo;
+	seg->created_ms = seg->roll_created_ms;
+	seg->idx.base_lo = seg->idx.last_lo = seg->roll_base_lo;
 	seg->idx.scanned = SL_SEG_HEADER_BYTES;
 	seg->idx.idx_count = 0;
 	seg->idx_whole = seg->idx.idx_cap > 0;
 	__atomic_add_fetch(&sh->segments, 1, __ATOMIC_RELAXED);
-	return 0;
+}
+
+static void roll_io_done(struct sl_io_req *req)
+{
+	struct sl_shard *sh = req->ctx;
+	struct seg_active *seg = &sh->seg;
+	struct writer *w = shard_writer(sh);
+	int err = 0;
+
+	if (seg->roll_step == ROLL_OPEN) {
+		if (req->res < 0)
+			err = req->res;
+		else
+			seg->roll_fd = req->res;
+	} else if (req == &seg->roll_req && seg->roll_step == ROLL_FILE) {
+		if (req->res != (int)SL_SEG_HEADER_BYTES)
+			err = req->res < 0 ? req->res : -EIO;
+	} else if (req->res != 0) {
+		err = req->res;
+	}
+	if (err != 0 && seg->roll_result == 0)
+		seg->roll_result = err;
+	SL_ASSERT(seg->roll_pending > 0);
+	if (--seg->roll_pending > 0)
+		return;
+	if (seg->roll_result != 0) {
+		roll_fail(sh, seg->roll_result);
+		return;
+	}
+	switch (seg->roll_step) {
+	case ROLL_OPEN:
+		w->io->ops->file_register(w->io, seg->roll_fd); /* or the plain fd */
+		seg->roll_step = ROLL_FILE;
+		roll_queue(w, sh);
+		break;
+	default:
+		SL_ASSERT(seg->roll_step == ROLL_FILE);
+		roll_finish(sh);
+		break;
+	}
+}
+
+/* Queue the I/O of the roll's current step; on a full queue the writer
+ * loop tries again (roll_queued stays false). */
+static void roll_queue(struct writer *w, struct sl_shard *sh)
+{
+	struct seg_active *seg = &sh->seg;
+	struct sl_io *io = w->io;
+	int rc;
+
+	seg->roll_queued = false;
+	seg->roll_result = 0;
+	seg->roll_req = (struct sl_io_req){.done = roll_io_done, .ctx = sh};
+	seg->roll_freq = (struct sl_io_req){.done = roll_io_done, .ctx = sh};
+	switch (seg->roll_step) {
+	case ROLL_OPEN: {
+		int flags = O_WRONLY | O_CREAT | O_EXCL | (sh->st->opt.direct_io ? O_DIRECT : 0);
+		rc = io->ops->openat(io, sh->dirfd, seg->roll_name, flags, 0640, &seg->roll_req);
+		seg->roll_pending = 1;
+		break;
+	}
+	default:
+		/* The header (written, then the file synced) and the directory
+		 * entry (the directory synced) become durable side by side. */
+		SL_ASSERT(seg->roll_step == ROLL_FILE);
+		seg->roll_dreq = (struct sl_io_req){.done = roll_io_done, .ctx = sh};
+		seg->roll_req.len = SL_SEG_HEADER_BYTES;
+		if (!io->ops->has_room(io, 3)) {
+			rc = -EBUSY;
+			break;
+		}
+		rc = io->ops->write_fsync(io, seg->roll_fd, seg->roll_hdr, SL_SEG_HEADER_BYTES, 0,
+					  seg->roll_hdr_index, &seg->roll_req, &seg->roll_freq);
+		rc = rc ?: io->ops->fsync(io, sh->dirfd, &seg->roll_dreq);
+		seg->roll_pending = 3;
+		break;
+	}
+	if (rc == -EBUSY)
+		return;
+	if (rc != 0) {
+		roll_fail(sh, rc);
+		return;
+	}
+	seg->roll_queued = true;
+}
+
+/*
+ * Begin a roll to a segment whose first record is base_lo: seal the active
+ * segment (its index saved as <base>.idx before the next segment exists),
+ * build the header, queue the first step. Only with nothing in flight for
+ * the shard.
+ */
+static void roll_begin(struct writer *w, struct sl_shard *sh, uint64_t base_lo)
+{
+	struct sl_io *io = w->io;
+	struct seg_active *seg = &sh->seg;
+	struct batch_buf *bb = &sh->bufs[sh->filling];
+
+	SL_ASSERT(sh->inflight == -1 && seg->roll_step == ROLL_NONE);
+	if (seg->fd >= 0) {
+		index_seal(sh);
+		io->ops->file_unregister(io, seg->fd);
+		io->ops->close(io, seg->fd);
+		seg->fd = -1;
+	}
+	seg->idx_whole = false;
+	/* The header is built in the tail of the open batch's buffer, which
+	 * no batch reaches (it reserves that room), nor a later one while
+	 * this roll lasts: the shard submits nothing until it is done. */
+	seg->roll_hdr = bb->mem + bb->cap - SL_SEG_HEADER_BYTES;
+	seg->roll_hdr_index = bb->buf_index;
+	seg->roll_base_lo = base_lo;
+	seg->roll_created_ms = sl_clock_wall_ms();
+	seg->roll_fd = -1;
+	struct sl_seg_header h = {
+	    .stream_id = sh->stream_id,
+	    .shard_id = sh->shard_id,
+	    .base_seq = sl_shard_seq(sh, base_lo),
+	    .created_ms = seg->roll_created_ms,
+	};
+	sl_seg_header_encode(seg->roll_hdr, &h);
+	sl_seg_file_name(seg->roll_name, sizeof(seg->roll_name), h.base_seq);
+	seg->roll_step = ROLL_OPEN;
+	roll_queue(w, sh);
 }
 
 static bool need_roll(const struct sl_shard *sh, uint32_t len, uint64_t now_ms)
@@ -316,7 +440,10 @@ static bool need_roll(const struct sl_shard *sh, uint32_t len, uint64_t now_ms)
 	return seg->size + len > o->segment_bytes || now_ms - seg->created_ms >= o->segment_age_ms;
 }
 
-/* Seal the open batch and submit it. 0, -EBUSY (queue full: try later). */
+/*
+ * Seal the open batch and submit it. 0, -EBUSY (queue full: try later),
+ * -EINPROGRESS (it waits for the roll it began, or one under way).
+ */
 static int submit(struct writer *w, struct sl_shard *sh)
 {
 	struct batch_buf *bb = &sh->bufs[sh->filling];
@@ -325,14 +452,16 @@ static int submit(struct writer *w, struct sl_shard *sh)
 
 	SL_ASSERT(sh->inflight == -1);
 	SL_ASSERT(bb->records > 0);
+	if (sh->seg.roll_step != ROLL_NONE) {
+		if (!sh->seg.roll_queued)
+			roll_queue(w, sh); /* the queue was full */
+		return -EINPROGRESS;
+	}
 	if (bb->len == 0)
 		bb->len = (uint32_t)sl_seg_batch_finish(&bb->b, batch_align(sh->st));
 	if (need_roll(sh, bb->len, sl_clock_wall_ms())) {
-		rc = roll(w, sh, bb->first_lo);
-		if (rc != 0) {
-			shard_fail(sh, rc);
-			return 0;
-		}
+		roll_begin(w, sh, bb->first_lo);
+		return -EINPROGRESS;
 	}
 	bb->off = sh->seg.size;
 	bb->result = 0;
@@ -470,16 +599,56 @@ static uint32_t drain_removed(struct sl_shard *sh)
 	return n;
 }
 
+/*
+ * A shard comes to this writer: its batch buffers go in the ring's table
+ * of registered buffers (WRITE_FIXED: the kernel maps them once, not per
+ * write) and its active segment, if recovery left one, in the table of
+ * registered files. A refusal (the memlock limit, a full table, a kernel
+ * without the tables) costs only speed; it is logged once per writer.
+ */
+static void shard_adopt(struct writer *w, struct sl_shard *sh)
+{
+	for (int i = 0; i < 2; i++) {
+		struct batch_buf *bb = &sh->bufs[i];
+		int rc = w->io->ops->buffer_register(w->io, bb->mem, bb->cap);
+		bb->buf_index = rc >= 0 ? rc : -1;
+		if (rc < 0 && rc != -EOPNOTSUPP && !w->register_warned) {
+			w->register_warned = true;
+			SL_WARN(SUBSYS,
+				"writer %u: registering batch buffers: %s; writing from "
+				"unregistered ones (logged once)",
+				w->index, sl_strerror(rc));
+		}
+	}
+	if (sh->seg.fd >= 0)
+		w->io->ops->file_register(w->io, sh->seg.fd);
+}
+
+/* The writer drops a shard (nothing in flight): clear its table slots. */
+static void shard_let_go(struct writer *w, struct sl_shard *sh)
+{
+	for (int i = 0; i < 2; i++) {
+		struct batch_buf *bb = &sh->bufs[i];
+		if (bb->buf_index >= 0)
+			w->io->ops->buffer_unregister(w->io, bb->buf_index);
+		bb->buf_index = -1;
+	}
+	if (sh->seg.fd >= 0)
+		w->io->ops->file_unregister(w->io, sh->seg.fd);
+}
+
 /* Let go of removed shards with nothing in flight. */
 static void release_removed(struct writer *w)
 {
 	for (uint32_t i = 0; i < w->shard_count;) {
 		struct sl_shard *sh = w->shards[i];
 		if (!__atomic_load_n(&sh->removed, __ATOMIC_ACQUIRE) || sh->inflight >= 0 ||
-		    sh->filling >= 0 || sl_ring_count(sh->ring) > 0) {
+		    sh->seg.roll_step != ROLL_NONE || sh->filling >= 0 ||
+		    sl_ring_count(sh->ring) > 0) {
 			i++;
 			continue;
 		}
+		shard_let_go(w, sh);
 		if (sh->seg.fd >= 0) {
 			w->io->ops->close(w->io, sh->seg.fd);
 			sh->seg.fd = -1;
@@ -536,6 +705,7 @@ static void take_mailbox(struct writer *w)
 		for (uint32_t i = 0; i < n; i++) {
 			SL_ASSERT(w->shard_count < SL_STORE_SHARDS_MAX);
 			w->shards[w->shard_count++] = items[i];
+			shard_adopt(w, items[i]);
 		}
 	}
 }
@@ -560,10 +730,17 @@ static bool writer_busy(const struct writer *w)
 	for (uint32_t i = 0; i < w->shard_count; i++) {
 		const struct sl_shard *sh = w->shards[i];
 		if (sh->held || sh->filling >= 0 || sh->inflight >= 0 ||
-		    sl_ring_count(sh->ring) > 0)
+		    sh->seg.roll_step != ROLL_NONE || sl_ring_count(sh->ring) > 0)
 			return true;
 	}
 	return false;
+}
+
+/* Appends wait in the shard's ring that the writer could take now: not
+ * behind a held one (which waits for a buffer, so for a completion). */
+static bool shard_can_take(const struct sl_shard *sh)
+{
+	return sh->held == NULL && sl_ring_count(sh->ring) > 0;
 }
 
 /* Sleep until a producer wakes us, stop is asked, or timeout_ms passes. */
@@ -573,7 +750,7 @@ static void writer_sleep(struct writer *w, int stop_fd, int timeout_ms)
 	__atomic_thread_fence(__ATOMIC_SEQ_CST);
 	bool queued = false;
 	for (uint32_t i = 0; i < w->shard_count && !queued; i++)
-		queued = sl_ring_count(w->shards[i]->ring) > 0;
+		queued = shard_can_take(w->shards[i]);
 	queued = queued || sl_ring_count(w->mailbox) > 0;
 	if (!queued) {
 		struct pollfd p[2] = {{.fd = w->wake_fd, .events = POLLIN},
@@ -585,40 +762,6 @@ static void writer_sleep(struct writer *w, int stop_fd, int timeout_ms)
 		}
 	}
 	__atomic_store_n(&w->sleeping, 0, __ATOMIC_RELAXED);
-}
-
-/*
- * Register the batch buffers of the shards this writer has at start with
- * io_uring (fixed buffers: the kernel maps them once, not per write).
- * Shards added later write from unregistered buffers. A refusal (memlock
- * limit) is logged and costs only speed.
- */
-static void register_buffers(struct writer *w)
-{
-	uint32_t n = w->shard_count * 2;
-	if (n == 0 || n > 16384)
-		return;
-	struct iovec *iov = calloc(n, sizeof(*iov));
-	if (iov == NULL)
-		return;
-	for (uint32_t i = 0; i < w->shard_count; i++) {
-		for (int k = 0; k < 2; k++) {
-			struct batch_buf *bb = &w->shards[i]->bufs[k];
-			iov[i * 2 + (uint32_t)k] =
-			    (struct iovec){.iov_base = bb->mem, .iov_len = bb->cap};
-		}
-	}
-	int rc = w->io->ops->register_buffers(w->io, iov, n);
-	free(iov);
-	if (rc != 0) {
-		SL_WARN(SUBSYS, "writer %u: registering %u batch buffers: %s; writing without",
-			w->index, n, sl_strerror(rc));
-		return;
-	}
-	for (uint32_t i = 0; i < w->shard_count; i++) {
-		w->shards[i]->bufs[0].buf_index = (int)(i * 2);
-		w->shards[i]->bufs[1].buf_index = (int)(i * 2 + 1);
-	}
 }
 
 static void drain_wake_fd(struct writer *w)
@@ -647,7 +790,7 @@ static int wait_inflight(struct writer *w, uint64_t timeout_ns)
 	__atomic_thread_fence(__ATOMIC_SEQ_CST);
 	bool queued = sl_ring_count(w->mailbox) > 0;
 	for (uint32_t i = 0; i < w->shard_count && !queued; i++)
-		queued = sl_ring_count(w->shards[i]->ring) > 0;
+		queued = shard_can_take(w->shards[i]);
 	int rc = 0;
 	if (!queued) {
 		if (!w->wake_armed) {
@@ -684,7 +827,8 @@ static int writer_io_create(struct writer *w)
 			return rc;
 	}
 	w->io = io;
-	register_buffers(w);
+	for (uint32_t i = 0; i < w->shard_count; i++)
+		shard_adopt(w, w->shards[i]);
 	return 0;
 }
 

@@ -8,15 +8,19 @@
  * time (each is one commit: one write linked to one fdatasync) unless a
  * case says otherwise. Cases, each in a fresh data directory:
  *
- * 1. write EIO at the 5th write; 2. fsync EIO at the 5th fdatasync (the
- *    batch may survive on disk, it was still never acked); 3. ENOSPC at the
- *    5th write; 4. a short 5th write (its half batch is a torn tail that
- *    recovery truncates). Each: appends 1..4 acked, append 5 INTERNAL,
- *    later appends -EIO, readers see only acked records; after a reopen
- *    without faults appends 1..4 read back byte for byte and the next
- *    append follows the last acked record.
+ * 1. write EIO at the 5th append's write; 2. fsync EIO at its fdatasync
+ *    (the batch may survive on disk, it was still never acked); 3. ENOSPC
+ *    at its write; 4. its write short (its half batch is a torn tail that
+ *    recovery truncates). (The roll that makes the first segment does one
+ *    write and two fdatasyncs before append 1: ROLL_*.) Each: appends 1..4 acked, append 5
+ * INTERNAL, later appends -EIO, readers see only acked records; after a reopen without faults
+ * appends 1..4 read back byte for byte and the next append follows the last acked record.
  * 5. ENOSPC on the open that creates the next segment at a roll (72 KiB
  *    segments, 8 KiB records): that append INTERNAL, the acked ones intact.
+ *    Then each other step of a roll failing (the header's write, its
+ *    fdatasync, the directory's): the first append INTERNAL, the shard
+ *    stopped; after a reopen without faults the half-made segment is gone
+ *    and the shard starts at its first sequence number.
  * 6. A power cut at every byte offset t of the last batch: three good
  *    appends, then a reopen whose writer tears at t (torn_after_bytes = t:
  *    the writer's sl_io counts from its creation and the 4th batch is its
@@ -50,8 +54,12 @@
 #include "check.h"
 #include "store_util.h"
 
-#define WAIT_MS        5000
-#define FAULT_AT       5 /* cases 1-4: the 5th write or fsync fails */
+#define WAIT_MS  5000
+#define FAULT_AT 5 /* cases 1-4: the 5th append's write or fsync fails */
+/* I/O of the roll that makes the first segment, before append 1's commit:
+ * its header write and the fdatasyncs of the file and the directory. */
+#define ROLL_WRITES    1
+#define ROLL_FSYNCS    2
 #define RANDOM_APPENDS 160
 #define RANDOM_ROUNDS  4
 #define BIG_DATA       8192
@@ -286,17 +294,17 @@ static void case_one_fault(enum fault_kind kind)
 	int want_err = -EIO;
 	switch (kind) {
 	case F_WRITE_EIO:
-		plan.write_eio_at = FAULT_AT;
+		plan.write_eio_at = FAULT_AT + ROLL_WRITES;
 		break;
 	case F_FSYNC_EIO:
-		plan.fsync_eio_at = FAULT_AT;
+		plan.fsync_eio_at = FAULT_AT + ROLL_FSYNCS;
 		break;
 	case F_WRITE_ENOSPC:
-		plan.write_enospc_at = FAULT_AT;
+		plan.write_enospc_at = FAULT_AT + ROLL_WRITES;
 		want_err = -ENOSPC;
 		break;
 	case F_WRITE_SHORT:
-		plan.write_short_at = FAULT_AT;
+		plan.write_short_at = FAULT_AT + ROLL_WRITES;
 		break;
 	}
 	fprintf(stderr, "store_fault: %s at #%d\n", names[kind], FAULT_AT);
@@ -730,6 +738,58 @@ static void run_roll_enospc(uint64_t arg)
 	case_roll_enospc();
 }
 
+/* Case 5, the other steps: arg 0 the header's write, 1 the file's
+ * fdatasync, 2 the directory's. */
+static void run_roll_step(uint64_t arg)
+{
+	static const char *const names[] = {"header write EIO", "file fdatasync EIO",
+					    "directory fdatasync EIO"};
+	struct sl_io_fault_plan plan = {0};
+	if (arg == 0)
+		plan.write_eio_at = 1;
+	else
+		plan.fsync_eio_at = arg;
+	fprintf(stderr, "store_fault: roll: %s\n", names[arg]);
+	static struct tu_append a[3];
+	struct env e;
+	CHECK(env_init(&e, "fault-roll-step"));
+	CHECK(env_open(&e, &plan) == 0);
+	if (e.st == NULL)
+		return;
+	env_create_stream(&e);
+	sl_u128 first = env_status(&e).visible_seq; /* the shard's first seq */
+	tu_append_init(&a[0], e.stream, 0, 700, 2);
+	CHECK(append_one(&e, &a[0]) == SL_APPEND_INTERNAL);
+	CHECK(wait_error(&e, WAIT_MS) == -EIO);
+	CHECK(env_status(&e).visible_seq == first);
+	tu_append_init(&a[1], e.stream, 0, 701, 1);
+	CHECK(sl_store_append(e.st, &a[1].app) == -EIO);
+	CHECK_EQ_U64(read_all(&e), 0);
+	env_close(&e);
+
+	/* The segment whose header never became durable (or whose entry may
+	 * not be) holds no batch: recovery removes or keeps it empty, and the
+	 * shard starts at its first sequence number. */
+	CHECK(env_open(&e, NULL) == 0);
+	if (e.st == NULL) {
+		env_fini(&e);
+		return;
+	}
+	CHECK(env_status(&e).error == 0);
+	CHECK_EQ_U64(read_all(&e), 0);
+	CHECK(env_status(&e).visible_seq == first);
+	tu_append_init(&a[2], e.stream, 0, 702, 1);
+	CHECK(append_one(&e, &a[2]) == SL_APPEND_OK);
+	CHECK(a[2].app.first_seq == first);
+	int n = read_all(&e);
+	CHECK_EQ_U64(n, 1);
+	CHECK(present(&a[2], n));
+	int count = 0;
+	CHECK(seg_size(&e, &count) > (off_t)SL_SEG_HEADER_BYTES);
+	CHECK_EQ_U64(count, 1);
+	env_fini(&e);
+}
+
 static void run_torn(uint64_t arg)
 {
 	(void)arg;
@@ -782,6 +842,8 @@ int main(void)
 	run_case("write ENOSPC", run_write_enospc, 0);
 	run_case("short write", run_write_short, 0);
 	run_case("open ENOSPC at roll", run_roll_enospc, 0);
+	for (uint64_t step = 0; step < 3; step++)
+		run_case("roll step fails", run_roll_step, step);
 	run_case("torn tail", run_torn, 0);
 	uint64_t seed = pick_seed();
 	for (uint64_t i = 0; i < RANDOM_ROUNDS; i++)

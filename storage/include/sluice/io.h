@@ -51,6 +51,10 @@ struct sl_io_ops {
 			   int buf_index, struct sl_io_req *wreq, struct sl_io_req *freq);
 	/* Queue an fdatasync of fd. */
 	int (*fsync)(struct sl_io *io, int fd, struct sl_io_req *req);
+	/* Queue an openat(dirfd, name, flags, mode); res is the new fd or a
+	 * negative errno. name must stay valid until done() is called. */
+	int (*openat)(struct sl_io *io, int dirfd, const char *name, int flags, mode_t mode,
+		      struct sl_io_req *req);
 	/* Queue a one-shot wait for fd to become readable (an eventfd that
 	 * producers ring); res is the poll mask or a negative errno. It
 	 * counts as in flight until it completes. */
@@ -67,14 +71,33 @@ struct sl_io_ops {
 	int (*fdatasync)(struct sl_io *io, int fd);
 	int (*unlink)(struct sl_io *io, int dirfd, const char *name);
 	int (*close)(struct sl_io *io, int fd);
-	int (*register_buffers)(struct sl_io *io, const struct iovec *iov, unsigned n);
+	/* Registered buffers: put [base, base + len) in a slot of the ring's
+	 * buffer table (the kernel pins and maps it once); returns the slot,
+	 * the buf_index a write from inside it may name, or -errno
+	 * (-EOPNOTSUPP: no table on this kernel; -ENOSPC: table full;
+	 * -ENOMEM: the memlock limit): the caller then writes without.
+	 * Unregister once no write from it is in flight. */
+	int (*buffer_register)(struct sl_io *io, void *base, size_t len);
+	void (*buffer_unregister)(struct sl_io *io, int index);
+	/* Registered files: requests on fd use the ring's file table from now
+	 * on (the kernel takes the file reference once, not per request).
+	 * 0 or -errno as above, after which requests use the plain fd. Call
+	 * unregister before closing fd. */
+	int (*file_register)(struct sl_io *io, int fd);
+	void (*file_unregister)(struct sl_io *io, int fd);
 	unsigned (*inflight)(const struct sl_io *io);
+	/* Whether n more requests can be queued now (none returns -EBUSY). */
+	bool (*has_room)(const struct sl_io *io, unsigned n);
 	void (*destroy)(struct sl_io *io);
 };
 
 struct sl_io {
 	const struct sl_io_ops *ops;
 };
+
+/* Slots in each sl_io's tables of registered buffers and files. */
+#define SL_IO_BUFS_MAX  16384
+#define SL_IO_FILES_MAX 8192
 
 /*
  * An io_uring with `depth` entries. Returns 0 and *out, or -errno (the
