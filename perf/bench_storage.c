@@ -47,11 +47,13 @@
  *   bench_storage throughput|latency|sweep --dir D [--record-bytes B]
  *       [--shards N] [--seconds S] [--warmup S] [--append-records LO[-HI]]
  *       [--window N] [--rate RECORDS_PER_S] [--loads P,P,...]
- *       [--batch-kb K] [--linger-us U] [--segment-mb M] [--direct-io|--buffered]
+ *       [--batch-kb K] [--linger-us U] [--segment-mb M] [--preallocate-mb M]
+ *       [--direct-io|--buffered]
  *
- * --batch-kb, --linger-us and --segment-mb override storage.batch_kb,
- * storage.linger_us and storage.segment_mb for the run (a segment size no
- * run reaches measures without segment rolls).
+ * --batch-kb, --linger-us, --segment-mb and --preallocate-mb override
+ * storage.batch_kb, storage.linger_us, storage.segment_mb and
+ * storage.preallocate_mb for the run (a segment size no run reaches
+ * measures without segment rolls).
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -97,9 +99,10 @@ struct opts {
 	double rate;
 	double loads[LOADS_MAX];
 	unsigned load_count;
-	int batch_kb;   /* -1: the configuration default */
-	int linger_us;  /* -1: the configuration default */
-	int segment_mb; /* -1: the configuration default */
+	int batch_kb;    /* -1: the configuration default */
+	int linger_us;   /* -1: the configuration default */
+	int segment_mb;  /* -1: the configuration default */
+	int prealloc_mb; /* -1: the configuration default */
 	bool direct_io;
 };
 
@@ -384,6 +387,8 @@ static int run_one(const struct opts *o, const char *dir, double rate, struct re
 		so.linger_us = (uint32_t)o->linger_us;
 	if (o->segment_mb >= 0)
 		so.segment_bytes = (uint64_t)o->segment_mb << 20;
+	if (o->prealloc_mb >= 0)
+		so.prealloc_bytes = (uint64_t)o->prealloc_mb << 20;
 	so.direct_io = o->direct_io;
 	/* Every slot can sit on one shard's ring without THROTTLED. */
 	while (so.ring_slots < o->window && so.ring_slots < (1u << 20))
@@ -621,7 +626,7 @@ static void usage(FILE *f)
 	fprintf(f, "usage: " PROG " throughput|latency|sweep --dir D [--record-bytes B]\n"
 		   "         [--shards N] [--seconds S] [--warmup S] [--append-records LO[-HI]]\n"
 		   "         [--window N] [--rate RECORDS_PER_S] [--loads P,P,...]\n"
-		   "         [--batch-kb K] [--linger-us U] [--segment-mb M]\n"
+		   "         [--batch-kb K] [--linger-us U] [--segment-mb M] [--preallocate-mb M]\n"
 		   "         [--direct-io|--buffered]\n");
 }
 
@@ -660,6 +665,7 @@ static int parse_args(int argc, char **argv, struct opts *o)
 	    .batch_kb = -1,
 	    .linger_us = -1,
 	    .segment_mb = -1,
+	    .prealloc_mb = -1,
 	};
 	if (argc < 2)
 		return -1;
@@ -696,6 +702,9 @@ static int parse_args(int argc, char **argv, struct opts *o)
 		} else if (strcmp(a, "--linger-us") == 0) {
 			bad = parse_u32(v, 0, 100000, &u);
 			o->linger_us = (int)u;
+		} else if (strcmp(a, "--preallocate-mb") == 0) {
+			bad = parse_u32(v, 0, 65536, &u); /* storage.preallocate_mb's range */
+			o->prealloc_mb = (int)u;
 		} else if (strcmp(a, "--segment-mb") == 0) {
 			bad = parse_u32(v, 4, 65536, &u); /* storage.segment_mb's range */
 			o->segment_mb = (int)u;

@@ -380,6 +380,15 @@ static int fault_fsync(struct sl_io *io, int fd, struct sl_io_req *req)
  * queued by their done() wait for the next poll), then poll the inner sl_io
  * for the rest of min_complete.
  */
+/* Reserving space is not I/O the plan covers: straight through. */
+static int fault_fallocate(struct sl_io *io, int fd, int mode, uint64_t off, uint64_t len,
+			   struct sl_io_req *req)
+{
+	struct fault_io *f = to_fault(io);
+
+	return f->inner->ops->fallocate(f->inner, fd, mode, off, len, req);
+}
+
 /* Counted with the synchronous opens: open_enospc_at covers both. */
 static int fault_openat(struct sl_io *io, int dirfd, const char *name, int flags, mode_t mode,
 			struct sl_io_req *req)
@@ -571,6 +580,7 @@ static const struct sl_io_ops fault_ops = {
     .write_fsync = fault_write_fsync,
     .fsync = fault_fsync,
     .openat = fault_openat,
+    .fallocate = fault_fallocate,
     .poll_add = fault_poll_add,
     .poll = fault_poll,
     .open = fault_open,

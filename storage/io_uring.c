@@ -228,6 +228,23 @@ static int uring_fsync(struct sl_io *io, int fd, struct sl_io_req *req)
 	return 0;
 }
 
+static int uring_fallocate(struct sl_io *io, int fd, int mode, uint64_t off, uint64_t len,
+			   struct sl_io_req *req)
+{
+	struct uring_io *u = to_uring(io);
+
+	SL_ASSERT(req != NULL);
+	SL_ASSERT(req->done != NULL);
+	if (!uring_has_room(u, 1))
+		return -EBUSY;
+	struct io_uring_sqe *sqe = uring_sqe(u, req, 0);
+	io_uring_prep_fallocate(sqe, fd, mode, (off_t)off, (off_t)len);
+	uring_sqe_file(u, sqe, fd);
+	io_uring_sqe_set_data(sqe, req);
+	u->inflight++;
+	return 0;
+}
+
 static int uring_openat(struct sl_io *io, int dirfd, const char *name, int flags, mode_t mode,
 			struct sl_io_req *req)
 {
@@ -531,6 +548,7 @@ static const struct sl_io_ops uring_ops = {
     .write_fsync = uring_write_fsync,
     .fsync = uring_fsync,
     .openat = uring_openat,
+    .fallocate = uring_fallocate,
     .poll_add = uring_poll_add,
     .poll = uring_poll,
     .open = uring_open,

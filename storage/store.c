@@ -40,6 +40,7 @@ void sl_store_options_from_config(struct sl_store_options *o, const struct sl_co
 	o->segment_age_ms = (uint64_t)cfg->storage_segment_age_s * 1000u;
 	o->batch_bytes = cfg->storage_batch_kb << 10;
 	o->linger_us = cfg->storage_linger_us;
+	o->prealloc_bytes = (uint64_t)cfg->storage_preallocate_mb << 20;
 	o->ring_slots = cfg->storage_ring_slots;
 	o->direct_io = cfg->storage_direct_io;
 	o->tail_bytes = cfg->storage_tail_kb << 10;

@@ -140,6 +140,13 @@ struct seg_active {
 	int roll_hdr_index; /* that buffer's registered index, or -1 */
 	char roll_name[32];
 	struct sl_io_req roll_req, roll_freq, roll_dreq;
+	/* Space reserved ahead of the batches (storage.preallocate_mb):
+	 * fallocate(KEEP_SIZE) up to here, so a commit converts reserved
+	 * blocks instead of allocating them. */
+	uint64_t prealloc_end;
+	uint64_t prealloc_len; /* the fallocate in flight; 0: none */
+	bool prealloc_off;     /* refused (ENOSPC, EOPNOTSUPP): not for this segment */
+	struct sl_io_req prealloc_req;
 };
 
 struct sl_shard {

@@ -269,6 +269,7 @@ static void commit_io_done(struct sl_io_req *req)
 enum { ROLL_NONE, ROLL_OPEN, ROLL_FILE };
 
 static void roll_queue(struct writer *w, struct sl_shard *sh);
+static bool prealloc_queue(struct writer *w, struct sl_shard *sh, int fd, uint64_t start);
 
 static struct writer *shard_writer(struct sl_shard *sh)
 {
@@ -378,6 +379,10 @@ static void roll_queue(struct writer *w, struct sl_shard *sh)
 					  seg->roll_hdr_index, &seg->roll_req, &seg->roll_freq);
 		rc = rc ?: io->ops->fsync(io, sh->dirfd, &seg->roll_dreq);
 		seg->roll_pending = 3;
+		/* The first reservation goes out with them, before any batch
+		 * (its own completion; it waits for no one). */
+		if (rc == 0)
+			prealloc_queue(w, sh, seg->roll_fd, SL_SEG_HEADER_BYTES);
 		break;
 	}
 	if (rc == -EBUSY)
@@ -401,9 +406,14 @@ static void roll_begin(struct writer *w, struct sl_shard *sh, uint64_t base_lo)
 	struct seg_active *seg = &sh->seg;
 	struct batch_buf *bb = &sh->bufs[sh->filling];
 
-	SL_ASSERT(sh->inflight == -1 && seg->roll_step == ROLL_NONE);
+	SL_ASSERT(sh->inflight == -1 && seg->roll_step == ROLL_NONE && seg->prealloc_len == 0);
 	if (seg->fd >= 0) {
 		index_seal(sh);
+		/* Space reserved past the last batch goes back (a roll by age,
+		 * mostly; by size, less than a batch is left, kept). An error
+		 * costs only that space until the segment is deleted. */
+		if (seg->prealloc_end > seg->size + sh->st->opt.batch_bytes)
+			io->ops->ftruncate(io, seg->fd, seg->size);
 		io->ops->file_unregister(io, seg->fd);
 		io->ops->close(io, seg->fd);
 		seg->fd = -1;
@@ -417,6 +427,8 @@ static void roll_begin(struct writer *w, struct sl_shard *sh, uint64_t base_lo)
 	seg->roll_base_lo = base_lo;
 	seg->roll_created_ms = sl_clock_wall_ms();
 	seg->roll_fd = -1;
+	seg->prealloc_end = 0;
+	seg->prealloc_off = false;
 	struct sl_seg_header h = {
 	    .stream_id = sh->stream_id,
 	    .shard_id = sh->shard_id,
@@ -460,6 +472,8 @@ static int submit(struct writer *w, struct sl_shard *sh)
 	if (bb->len == 0)
 		bb->len = (uint32_t)sl_seg_batch_finish(&bb->b, batch_align(sh->st));
 	if (need_roll(sh, bb->len, sl_clock_wall_ms())) {
+		if (sh->seg.prealloc_len != 0)
+			return -EINPROGRESS; /* the segment's fallocate first */
 		roll_begin(w, sh, bb->first_lo);
 		return -EINPROGRESS;
 	}
@@ -565,6 +579,66 @@ static int place(struct sl_shard *sh, struct sl_append *a, uint64_t now_ns)
 	return 0;
 }
 
+static void prealloc_done(struct sl_io_req *req)
+{
+	struct sl_shard *sh = req->ctx;
+	struct seg_active *seg = &sh->seg;
+	if (req->res == 0) {
+		seg->prealloc_end += seg->prealloc_len;
+	} else {
+		/* Only speed is lost: batches allocate as they go. A disk that
+		 * is really full fails the batches' writes themselves. */
+		seg->prealloc_off = true;
+		SL_LOG_RL(SL_LOG_WARN, SUBSYS,
+			  "stream %u shard %u: reserving segment space: %s; the segment goes on "
+			  "without",
+			  sh->stream_id, sh->shard_id, sl_strerror(req->res));
+	}
+	seg->prealloc_len = 0;
+}
+
+/*
+ * Keep storage.preallocate_mb reserved ahead of the active segment's
+ * batches (fallocate KEEP_SIZE, so the file's size stays the end of its
+ * last batch): renewed once less than half of it is left, never past
+ * storage.segment_mb. True when a fallocate was queued.
+ */
+static bool prealloc(struct writer *w, struct sl_shard *sh)
+{
+	const struct sl_store_options *o = &sh->st->opt;
+	struct seg_active *seg = &sh->seg;
+	if (o->prealloc_bytes == 0 || seg->fd < 0 || seg->roll_step != ROLL_NONE ||
+	    seg->prealloc_len != 0 || seg->prealloc_off ||
+	    __atomic_load_n(&sh->error, __ATOMIC_ACQUIRE) != 0 ||
+	    __atomic_load_n(&sh->removed, __ATOMIC_ACQUIRE))
+		return false;
+	uint64_t start = seg->prealloc_end > seg->size ? seg->prealloc_end : seg->size;
+	if (start - seg->size > o->prealloc_bytes / 2)
+		return false;
+	return prealloc_queue(w, sh, seg->fd, start);
+}
+
+/* Queue the reservation of [start, +storage.preallocate_mb) of fd, within
+ * storage.segment_mb. True when queued. */
+static bool prealloc_queue(struct writer *w, struct sl_shard *sh, int fd, uint64_t start)
+{
+	const struct sl_store_options *o = &sh->st->opt;
+	struct seg_active *seg = &sh->seg;
+	if (o->prealloc_bytes == 0 || seg->prealloc_len != 0 || start >= o->segment_bytes ||
+	    sh->durability == SL_DURABILITY_NONE)
+		return false;
+	uint64_t len = o->segment_bytes - start;
+	if (len > o->prealloc_bytes)
+		len = o->prealloc_bytes;
+	seg->prealloc_req = (struct sl_io_req){.done = prealloc_done, .ctx = sh};
+	if (w->io->ops->fallocate(w->io, fd, FALLOC_FL_KEEP_SIZE, start, len, &seg->prealloc_req) !=
+	    0)
+		return false; /* -EBUSY: next time round */
+	seg->prealloc_end = start;
+	seg->prealloc_len = len;
+	return true;
+}
+
 /* A failed or deleted shard answers everything it dequeues with status. */
 static uint32_t drain_failed(struct sl_shard *sh, uint8_t status)
 {
@@ -620,8 +694,13 @@ static void shard_adopt(struct writer *w, struct sl_shard *sh)
 				w->index, sl_strerror(rc));
 		}
 	}
-	if (sh->seg.fd >= 0)
+	if (sh->seg.fd >= 0) {
 		w->io->ops->file_register(w->io, sh->seg.fd);
+		/* Adopted from recovery: an earlier run may have reserved space
+		 * up to the segment's end; it is used, and freed at seal. */
+		if (sh->seg.prealloc_end == 0 && sh->st->opt.prealloc_bytes > 0)
+			sh->seg.prealloc_end = sh->st->opt.segment_bytes;
+	}
 }
 
 /* The writer drops a shard (nothing in flight): clear its table slots. */
@@ -643,8 +722,8 @@ static void release_removed(struct writer *w)
 	for (uint32_t i = 0; i < w->shard_count;) {
 		struct sl_shard *sh = w->shards[i];
 		if (!__atomic_load_n(&sh->removed, __ATOMIC_ACQUIRE) || sh->inflight >= 0 ||
-		    sh->seg.roll_step != ROLL_NONE || sh->filling >= 0 ||
-		    sl_ring_count(sh->ring) > 0) {
+		    sh->seg.roll_step != ROLL_NONE || sh->seg.prealloc_len != 0 ||
+		    sh->filling >= 0 || sl_ring_count(sh->ring) > 0) {
 			i++;
 			continue;
 		}
@@ -682,6 +761,8 @@ static uint32_t pump(struct writer *w, struct sl_shard *sh, uint64_t now_ns, boo
 		}
 		progress++;
 	}
+	if (prealloc(w, sh))
+		progress++;
 	if (sh->filling < 0 || sh->inflight >= 0)
 		return progress;
 	struct batch_buf *bb = &sh->bufs[sh->filling];
@@ -730,7 +811,8 @@ static bool writer_busy(const struct writer *w)
 	for (uint32_t i = 0; i < w->shard_count; i++) {
 		const struct sl_shard *sh = w->shards[i];
 		if (sh->held || sh->filling >= 0 || sh->inflight >= 0 ||
-		    sh->seg.roll_step != ROLL_NONE || sl_ring_count(sh->ring) > 0)
+		    sh->seg.roll_step != ROLL_NONE || sh->seg.prealloc_len != 0 ||
+		    sl_ring_count(sh->ring) > 0)
 			return true;
 	}
 	return false;

@@ -51,6 +51,9 @@ struct sl_io_ops {
 			   int buf_index, struct sl_io_req *wreq, struct sl_io_req *freq);
 	/* Queue an fdatasync of fd. */
 	int (*fsync)(struct sl_io *io, int fd, struct sl_io_req *req);
+	/* Queue a fallocate(fd, mode, off, len); res 0 or a negative errno. */
+	int (*fallocate)(struct sl_io *io, int fd, int mode, uint64_t off, uint64_t len,
+			 struct sl_io_req *req);
 	/* Queue an openat(dirfd, name, flags, mode); res is the new fd or a
 	 * negative errno. name must stay valid until done() is called. */
 	int (*openat)(struct sl_io *io, int dirfd, const char *name, int flags, mode_t mode,

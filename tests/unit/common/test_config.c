@@ -178,6 +178,7 @@ static const char *const key_names[] = {
     "storage.segment_age_s",
     "storage.batch_kb",
     "storage.linger_us",
+    "storage.preallocate_mb",
     "storage.ring_slots",
     "storage.direct_io",
     "storage.tail_kb",
@@ -241,6 +242,7 @@ static const char defaults_text[] = "[daemon]\n"
 				    "segment_age_s = 3600\n"
 				    "batch_kb = 2048\n"
 				    "linger_us = 0\n"
+				    "preallocate_mb = 64\n"
 				    "ring_slots = 4096\n"
 				    "direct_io = true\n"
 				    "tail_kb = 1024\n";
@@ -1051,6 +1053,7 @@ static void test_format(void)
 	    {"storage.segment_age_s", "60"},
 	    {"storage.batch_kb", "512"},
 	    {"storage.linger_us", "200"},
+	    {"storage.preallocate_mb", "0"},
 	    {"storage.ring_slots", "1024"},
 	    {"storage.direct_io", "no"},
 	    {"storage.tail_kb", "0"},
@@ -1119,6 +1122,7 @@ static void test_format(void)
 			    "segment_age_s = 60\n"
 			    "batch_kb = 512\n"
 			    "linger_us = 200\n"
+			    "preallocate_mb = 0\n"
 			    "ring_slots = 1024\n"
 			    "direct_io = false\n"
 			    "tail_kb = 0\n");
