@@ -329,6 +329,9 @@ int sl_store_open(const struct sl_store_options *o, struct sl_store **out)
 	int rc = options_check(o);
 	if (rc != 0)
 		return rc;
+	rc = sl_counter_set_register(&sl_store_counters);
+	if (rc != 0)
+		return rc;
 	struct sl_store *st = calloc(1, sizeof(*st));
 	if (st == NULL)
 		return -ENOMEM;

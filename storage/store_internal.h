@@ -19,6 +19,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include <sluice/counters.h>
 #include <sluice/io.h>
 #include <sluice/meta.h>
 #include <sluice/record.h>
@@ -84,9 +85,10 @@ struct batch_buf {
 	uint64_t off; /* where it is written */
 	uint32_t len; /* batch_len */
 	uint64_t opened_ns;
-	int pending; /* completions still to come */
-	int result;  /* first error, or 0 */
-	bool synced; /* carries an fdatasync */
+	uint64_t submit_ns; /* when the commit was submitted */
+	int pending;        /* completions still to come */
+	int result;         /* first error, or 0 */
+	bool synced;        /* carries an fdatasync */
 	struct sl_io_req wreq;
 	struct sl_io_req freq;
 	struct sl_shard *sh;
@@ -204,7 +206,8 @@ struct writer {
 	int sleeping;              /* atomic */
 	struct sl_io_req wake_req; /* io_uring poll on wake_fd while I/O is in flight */
 	bool wake_armed;
-	bool register_warned; /* a refused buffer registration was logged */
+	bool register_warned;       /* a refused buffer registration was logged */
+	struct sl_counter_block *c; /* the "storage" set, this writer's block */
 };
 
 /* The data directory leaves room for shards/<id>/<id>/<file> in DIR_MAX. */

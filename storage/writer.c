@@ -32,6 +32,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/eventfd.h>
@@ -40,6 +41,7 @@
 #include <sluice/assert.h>
 #include <sluice/clock.h>
 #include <sluice/error.h>
+#include <sluice/counters.h>
 #include <sluice/log.h>
 
 #include "store_internal.h"
@@ -50,6 +52,74 @@
 #define IDLE_WAIT_MS     100
 #define INFLIGHT_WAIT_NS (1 * SL_NS_PER_MS)
 #define IDLE_WAIT_NS     (IDLE_WAIT_MS * SL_NS_PER_MS)
+
+/* ---- the "storage" counter set: one block per writer thread ---- */
+
+enum {
+	SC_COMMITS,
+	SC_COMMIT_RECORDS,
+	SC_COMMIT_BYTES,
+	SC_COMMIT_FAILED,
+	SC_COMMIT_US_SUM,
+	SC_COMMIT_LE_FIRST, /* commit latency buckets, cumulative */
+	SC_COMMIT_LE_LAST = SC_COMMIT_LE_FIRST + 7,
+	SC_ROLLS,
+	SC_ROLL_FAILED,
+	SC_PREALLOC_BYTES,
+	SC_PREALLOC_REFUSED,
+	SC_APPENDS_INTERNAL,
+	SC_APPENDS_STREAM_GONE,
+	SC_BUFFERS_UNREGISTERED,
+	SC_COUNT
+};
+
+/* Upper bounds of the commit latency buckets (µs); the last is +Inf. */
+static const uint64_t commit_le_us[] = {250, 500, 1000, 2000, 4000, 8000, 16000, UINT64_MAX};
+SL_STATIC_ASSERT(SL_ARRAY_SIZE(commit_le_us) == SC_COMMIT_LE_LAST - SC_COMMIT_LE_FIRST + 1);
+
+static const struct sl_counter_def storage_defs[SC_COUNT] = {
+    [SC_COMMITS] = {"commits", "group commits completed (write + fdatasync in fsync mode)"},
+    [SC_COMMIT_RECORDS] = {"commit_records", "records in completed commits"},
+    [SC_COMMIT_BYTES] = {"commit_bytes", "batch bytes written by completed commits"},
+    [SC_COMMIT_FAILED] = {"commit_failed", "commits failed by a write or fdatasync error"},
+    [SC_COMMIT_US_SUM] = {"commit_us_sum", "sum of commit latencies, submit to completion (us)"},
+    [SC_COMMIT_LE_FIRST + 0] = {"commit_us_le_250", "commits completed within 250 us"},
+    [SC_COMMIT_LE_FIRST + 1] = {"commit_us_le_500", "commits completed within 500 us"},
+    [SC_COMMIT_LE_FIRST + 2] = {"commit_us_le_1000", "commits completed within 1 ms"},
+    [SC_COMMIT_LE_FIRST + 3] = {"commit_us_le_2000", "commits completed within 2 ms"},
+    [SC_COMMIT_LE_FIRST + 4] = {"commit_us_le_4000", "commits completed within 4 ms"},
+    [SC_COMMIT_LE_FIRST + 5] = {"commit_us_le_8000", "commits completed within 8 ms"},
+    [SC_COMMIT_LE_FIRST + 6] = {"commit_us_le_16000", "commits completed within 16 ms"},
+    [SC_COMMIT_LE_FIRST + 7] = {"commit_us_le_inf", "commits completed (all latencies)"},
+    [SC_ROLLS] = {"rolls", "segments created (rolls)"},
+    [SC_ROLL_FAILED] = {"roll_failed", "segment creations failed (the shard stopped)"},
+    [SC_PREALLOC_BYTES] = {"prealloc_bytes", "bytes reserved ahead of active segments"},
+    [SC_PREALLOC_REFUSED] = {"prealloc_refused", "reservations the filesystem refused"},
+    [SC_APPENDS_INTERNAL] = {"appends_internal",
+			     "appends answered INTERNAL: their shard failed (I/O error)"},
+    [SC_APPENDS_STREAM_GONE] = {"appends_stream_gone",
+				"appends answered STREAM_NOT_FOUND: stream deleted while queued"},
+    [SC_BUFFERS_UNREGISTERED] =
+	{"buffers_unregistered",
+	 "batch buffers io_uring refused to register (written unregistered)"},
+};
+
+const struct sl_counter_set sl_store_counters = {
+    .name = "storage",
+    .defs = storage_defs,
+    .count = SC_COUNT,
+};
+
+static void wc_add(struct writer *w, unsigned idx, uint64_t n)
+{
+	if (w->c != NULL)
+		sl_counter_add(w->c, idx, n);
+}
+
+static struct writer *shard_writer(struct sl_shard *sh)
+{
+	return &sh->st->writers[sh->writer];
+}
 
 static uint32_t batch_align(const struct sl_store *st)
 {
@@ -115,8 +185,12 @@ void sl_writer_wake(struct writer *w)
 	}
 }
 
-static void app_finish(struct sl_append *a, uint8_t status)
+static void app_finish(struct sl_shard *sh, struct sl_append *a, uint8_t status)
 {
+	if (status == SL_APPEND_INTERNAL)
+		wc_add(shard_writer(sh), SC_APPENDS_INTERNAL, 1);
+	else if (status == SL_APPEND_STREAM_NOT_FOUND)
+		wc_add(shard_writer(sh), SC_APPENDS_STREAM_GONE, 1);
 	a->status = status;
 	a->done(a);
 }
@@ -135,7 +209,7 @@ static void buf_reset(struct batch_buf *bb)
 static void buf_fail(struct batch_buf *bb)
 {
 	for (uint32_t i = 0; i < bb->app_count; i++)
-		app_finish(bb->apps[i], SL_APPEND_INTERNAL);
+		app_finish(bb->sh, bb->apps[i], SL_APPEND_INTERNAL);
 	buf_reset(bb);
 }
 
@@ -159,7 +233,7 @@ static void shard_fail(struct sl_shard *sh, int err)
 		sh->filling = -1;
 	}
 	if (sh->held != NULL) {
-		app_finish(sh->held, SL_APPEND_INTERNAL);
+		app_finish(sh, sh->held, SL_APPEND_INTERNAL);
 		sh->held = NULL;
 	}
 }
@@ -217,8 +291,16 @@ static void commit_complete(struct batch_buf *bb)
 	struct sl_shard *sh = bb->sh;
 	SL_ASSERT(sh->inflight == (int)(bb - sh->bufs));
 	sh->inflight = -1;
+	struct writer *w = shard_writer(sh);
+	uint64_t us = (sl_clock_mono_ns() - bb->submit_ns) / SL_NS_PER_US;
+	wc_add(w, SC_COMMITS, 1);
+	wc_add(w, SC_COMMIT_US_SUM, us);
+	for (unsigned i = 0; i < SL_ARRAY_SIZE(commit_le_us); i++)
+		if (us <= commit_le_us[i])
+			wc_add(w, SC_COMMIT_LE_FIRST + i, 1);
 	if (bb->result != 0) {
 		int err = bb->result;
+		wc_add(w, SC_COMMIT_FAILED, 1);
 		/* The shard stops first, so a producer told INTERNAL that retries
 		 * at once is refused (-EIO), not queued. */
 		shard_fail(sh, err);
@@ -231,8 +313,10 @@ static void commit_complete(struct batch_buf *bb)
 	index_note(sh, bb);
 	__atomic_store_n(&sh->visible_lo, bb->first_lo + bb->records, __ATOMIC_RELEASE);
 	__atomic_add_fetch(&sh->bytes_total, bb->len, __ATOMIC_RELAXED);
+	wc_add(w, SC_COMMIT_RECORDS, bb->records);
+	wc_add(w, SC_COMMIT_BYTES, bb->len);
 	for (uint32_t i = 0; i < bb->app_count; i++)
-		app_finish(bb->apps[i], SL_APPEND_OK);
+		app_finish(sh, bb->apps[i], SL_APPEND_OK);
 	buf_reset(bb);
 }
 
@@ -271,11 +355,6 @@ enum { ROLL_NONE, ROLL_OPEN, ROLL_FILE };
 static void roll_queue(struct writer *w, struct sl_shard *sh);
 static bool prealloc_queue(struct writer *w, struct sl_shard *sh, int fd, uint64_t start);
 
-static struct writer *shard_writer(struct sl_shard *sh)
-{
-	return &sh->st->writers[sh->writer];
-}
-
 static void roll_fail(struct sl_shard *sh, int err)
 {
 	struct seg_active *seg = &sh->seg;
@@ -286,6 +365,7 @@ static void roll_fail(struct sl_shard *sh, int err)
 		seg->roll_fd = -1;
 	}
 	seg->roll_step = ROLL_NONE;
+	wc_add(shard_writer(sh), SC_ROLL_FAILED, 1);
 	shard_fail(sh, err);
 }
 
@@ -304,6 +384,7 @@ static void roll_finish(struct sl_shard *sh)
 	seg->idx.idx_count = 0;
 	seg->idx_whole = seg->idx.idx_cap > 0;
 	__atomic_add_fetch(&sh->segments, 1, __ATOMIC_RELAXED);
+	wc_add(shard_writer(sh), SC_ROLLS, 1);
 }
 
 static void roll_io_done(struct sl_io_req *req)
@@ -482,6 +563,7 @@ static int submit(struct writer *w, struct sl_shard *sh)
 	bb->wreq = (struct sl_io_req){.done = commit_io_done, .ctx = bb, .len = bb->len};
 	bb->freq = (struct sl_io_req){.done = commit_io_done, .ctx = bb};
 	bb->synced = sh->durability == SL_DURABILITY_FSYNC;
+	bb->submit_ns = sl_clock_mono_ns();
 	if (bb->synced)
 		rc = io->ops->write_fsync(io, sh->seg.fd, bb->mem, bb->len, bb->off, bb->buf_index,
 					  &bb->wreq, &bb->freq);
@@ -573,7 +655,7 @@ static int place(struct sl_shard *sh, struct sl_append *a, uint64_t now_ns)
 	sh->next_lo += a->record_count;
 	bb->records += a->record_count;
 	if (sh->durability == SL_DURABILITY_NONE)
-		app_finish(a, SL_APPEND_OK); /* acked on enqueue, as the mode says */
+		app_finish(sh, a, SL_APPEND_OK); /* acked on enqueue, as the mode says */
 	else
 		bb->apps[bb->app_count++] = a;
 	return 0;
@@ -585,7 +667,9 @@ static void prealloc_done(struct sl_io_req *req)
 	struct seg_active *seg = &sh->seg;
 	if (req->res == 0) {
 		seg->prealloc_end += seg->prealloc_len;
+		wc_add(shard_writer(sh), SC_PREALLOC_BYTES, seg->prealloc_len);
 	} else {
+		wc_add(shard_writer(sh), SC_PREALLOC_REFUSED, 1);
 		/* Only speed is lost: batches allocate as they go. A disk that
 		 * is really full fails the batches' writes themselves. */
 		seg->prealloc_off = true;
@@ -645,9 +729,9 @@ static uint32_t drain_failed(struct sl_shard *sh, uint8_t status)
 	void *items[PUMP_BURST];
 	uint32_t n = sl_ring_dequeue_burst(sh->ring, items, PUMP_BURST);
 	for (uint32_t i = 0; i < n; i++)
-		app_finish(items[i], status);
+		app_finish(sh, items[i], status);
 	if (sh->held != NULL) {
-		app_finish(sh->held, status);
+		app_finish(sh, sh->held, status);
 		sh->held = NULL;
 		n++;
 	}
@@ -665,7 +749,7 @@ static uint32_t drain_removed(struct sl_shard *sh)
 	if (sh->filling >= 0) {
 		struct batch_buf *bb = &sh->bufs[sh->filling];
 		for (uint32_t i = 0; i < bb->app_count; i++)
-			app_finish(bb->apps[i], SL_APPEND_STREAM_NOT_FOUND);
+			app_finish(sh, bb->apps[i], SL_APPEND_STREAM_NOT_FOUND);
 		buf_reset(bb);
 		sh->filling = -1;
 		n++;
@@ -686,6 +770,8 @@ static void shard_adopt(struct writer *w, struct sl_shard *sh)
 		struct batch_buf *bb = &sh->bufs[i];
 		int rc = w->io->ops->buffer_register(w->io, bb->mem, bb->cap);
 		bb->buf_index = rc >= 0 ? rc : -1;
+		if (rc < 0)
+			wc_add(w, SC_BUFFERS_UNREGISTERED, 1);
 		if (rc < 0 && rc != -EOPNOTSUPP && !w->register_warned) {
 			w->register_warned = true;
 			SL_WARN(SUBSYS,
@@ -917,9 +1003,17 @@ static int writer_io_create(struct writer *w)
 int sl_store_writer_run(struct sl_store *st, unsigned index, int stop_fd)
 {
 	struct writer *w = &st->writers[index];
+	char owner[SL_COUNTER_OWNER_MAX + 1];
+	snprintf(owner, sizeof(owner), "writer-%u", index);
+	w->c = sl_counter_block_create(&sl_store_counters, owner);
+	if (w->c == NULL)
+		SL_WARN(SUBSYS, "writer %u: no counter block (out of memory); counting nothing",
+			index);
 	int rc = writer_io_create(w);
 	if (rc != 0) {
 		SL_ERR(SUBSYS, "writer %u: io_uring: %s", index, sl_strerror(rc));
+		sl_counter_block_destroy(w->c);
+		w->c = NULL;
 		return rc;
 	}
 	bool stopping = false;
@@ -953,5 +1047,7 @@ int sl_store_writer_run(struct sl_store *st, unsigned index, int stop_fd)
 		SL_ERR(SUBSYS, "writer %u: io_uring poll: %s", index, sl_strerror(rc));
 	else
 		disarm_wake(w);
+	sl_counter_block_destroy(w->c); /* its counts go to the set's totals */
+	w->c = NULL;
 	return rc < 0 ? rc : 0;
 }

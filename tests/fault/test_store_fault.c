@@ -308,6 +308,8 @@ static void case_one_fault(enum fault_kind kind)
 		break;
 	}
 	fprintf(stderr, "store_fault: %s at #%d\n", names[kind], FAULT_AT);
+	uint64_t failed0 = tu_storage_counter("commit_failed");
+	uint64_t internal0 = tu_storage_counter("appends_internal");
 
 	static struct tu_append a[FAULT_AT + 1];
 	struct env e;
@@ -345,6 +347,9 @@ static void case_one_fault(enum fault_kind kind)
 	struct tu_append *later = &a[FAULT_AT];
 	tu_append_init(later, e.stream, 0, 200, 1);
 	CHECK(sl_store_append(e.st, &later->app) == -EIO);
+	/* Counted: one failed commit, its one append answered INTERNAL. */
+	CHECK_EQ_U64(tu_storage_counter("commit_failed") - failed0, 1);
+	CHECK_EQ_U64(tu_storage_counter("appends_internal") - internal0, 1);
 
 	/* Readers see the acked records only. */
 	int n = read_all(&e);

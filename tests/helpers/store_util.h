@@ -17,6 +17,7 @@
 #include <unistd.h>
 
 #include <sluice/clock.h>
+#include <sluice/counters.h>
 #include <sluice/store.h>
 
 static int tu_rm_one(const char *p, const struct stat *sb, int flag, struct FTW *f)
@@ -25,6 +26,20 @@ static int tu_rm_one(const char *p, const struct stat *sb, int flag, struct FTW 
 	(void)flag;
 	(void)f;
 	return remove(p);
+}
+
+/* The process-wide sum of the "storage" counter `name` (UINT64_MAX if
+ * there is no such counter). */
+static inline uint64_t tu_storage_counter(const char *name)
+{
+	uint64_t v[SL_COUNTER_SET_MAX];
+	const struct sl_counter_set *set = &sl_store_counters;
+	if (sl_counter_sum(set, v, set->count) != 0)
+		return UINT64_MAX;
+	for (unsigned i = 0; i < set->count; i++)
+		if (strcmp(set->defs[i].name, name) == 0)
+			return v[i];
+	return UINT64_MAX;
 }
 
 /* rm -rf dir */

@@ -52,6 +52,12 @@ struct sl_store_options {
 	const struct sl_io_fault_plan *fault_plan;
 };
 
+/* The "storage" counter set (commits, their latency in buckets, rolls,
+ * reservations, appends failed by storage): one block per writer thread,
+ * registered by sl_store_open so /metrics shows it from boot. */
+struct sl_counter_set;
+extern const struct sl_counter_set sl_store_counters;
+
 /* Defaults from the configuration ([storage] keys); data_dir borrowed. */
 void sl_store_options_from_config(struct sl_store_options *o, const struct sl_config *cfg);
 

@@ -183,8 +183,39 @@ static void test_basic_and_reopen(bool direct)
 	CHECK(sl_store_open(&o, &st) == 0);
 	struct sl_meta_stream s = make_stream("orders", SL_DURABILITY_FSYNC);
 	CHECK(sl_store_stream_create(st, &s, 3) == 0);
+	static const char *const names[] = {
+	    "commits",           "commit_records",     "commit_failed",     "commit_us_le_250",
+	    "commit_us_le_500",  "commit_us_le_1000",  "commit_us_le_2000", "commit_us_le_4000",
+	    "commit_us_le_8000", "commit_us_le_16000", "commit_us_le_inf",  "rolls",
+	    "appends_internal"};
+	enum { N_COMMITS, N_RECORDS, N_FAILED, N_LE250, N_LE_INF = 10, N_ROLLS, N_INTERNAL, N_N };
+	uint64_t before[N_N];
+	for (unsigned i = 0; i < N_N; i++)
+		before[i] = tu_storage_counter(names[i]);
 	tu_writer_start(&w, st, 0);
 	append_all(st, s.id, 3, 1000);
+	/* The writer's "storage" counters: every record in a commit, every
+	 * commit in the +Inf bucket and the buckets cumulative, a roll per
+	 * segment made, no failure. */
+	uint64_t d[N_N], records = 0;
+	for (unsigned i = 0; i < N_N; i++)
+		d[i] = tu_storage_counter(names[i]) - before[i];
+	for (uint32_t i = 0; i < APPENDS; i++)
+		records += apps[i].app.record_count;
+	CHECK_EQ_U64(d[N_RECORDS], records);
+	CHECK(d[N_COMMITS] >= 1 && d[N_COMMITS] <= APPENDS);
+	CHECK_EQ_U64(d[N_LE_INF], d[N_COMMITS]);
+	for (unsigned i = N_LE250; i < N_LE_INF; i++)
+		CHECK(d[i] <= d[i + 1]);
+	uint64_t segs = 0;
+	for (uint32_t sh = 0; sh < 3; sh++) {
+		struct sl_shard_status st3;
+		sl_store_shard_status(sl_store_shard(st, s.id, sh), &st3);
+		segs += st3.segments;
+	}
+	CHECK_EQ_U64(d[N_ROLLS], segs);
+	CHECK_EQ_U64(d[N_FAILED], 0);
+	CHECK_EQ_U64(d[N_INTERNAL], 0);
 	check_consecutive(3);
 	for (uint32_t sh = 0; sh < 3; sh++)
 		check_read_back(st, s.id, sh, 3);
