@@ -215,65 +215,67 @@ static int uring_write_fsync(struct sl_io *io, int fd, const void *buf, uint32_t
 	return 0;
 }
 
-static int uring_fsync(struct sl_io *io, int fd, struct sl_io_req *req)
+/* The SQE of a one-request call, or NULL when there is no room (-EBUSY). */
+static struct io_uring_sqe *uring_one(struct uring_io *u, struct sl_io_req *req)
 {
-	struct uring_io *u = to_uring(io);
-
 	SL_ASSERT(req != NULL);
 	SL_ASSERT(req->done != NULL);
-	if (!uring_has_room(u, 1))
-		return -EBUSY;
-	uring_prep_fsync(u, fd, req);
-	u->inflight++;
-	return 0;
+	return uring_has_room(u, 1) ? uring_sqe(u, req, 0) : NULL;
 }
 
-static int uring_fallocate(struct sl_io *io, int fd, int mode, uint64_t off, uint64_t len,
-			   struct sl_io_req *req)
+/* After its prep: the registered file for fd (if any), req, counted. */
+static int uring_queued(struct uring_io *u, struct io_uring_sqe *sqe, int fd, struct sl_io_req *req)
 {
-	struct uring_io *u = to_uring(io);
-
-	SL_ASSERT(req != NULL);
-	SL_ASSERT(req->done != NULL);
-	if (!uring_has_room(u, 1))
-		return -EBUSY;
-	struct io_uring_sqe *sqe = uring_sqe(u, req, 0);
-	io_uring_prep_fallocate(sqe, fd, mode, (off_t)off, (off_t)len);
 	uring_sqe_file(u, sqe, fd);
 	io_uring_sqe_set_data(sqe, req);
 	u->inflight++;
 	return 0;
 }
 
+static int uring_fsync(struct sl_io *io, int fd, struct sl_io_req *req)
+{
+	struct uring_io *u = to_uring(io);
+	struct io_uring_sqe *sqe = uring_one(u, req);
+
+	if (sqe == NULL)
+		return -EBUSY;
+	io_uring_prep_fsync(sqe, fd, IORING_FSYNC_DATASYNC);
+	return uring_queued(u, sqe, fd, req);
+}
+
+static int uring_fallocate(struct sl_io *io, int fd, int mode, uint64_t off, uint64_t len,
+			   struct sl_io_req *req)
+{
+	struct uring_io *u = to_uring(io);
+	struct io_uring_sqe *sqe = uring_one(u, req);
+
+	if (sqe == NULL)
+		return -EBUSY;
+	io_uring_prep_fallocate(sqe, fd, mode, (off_t)off, (off_t)len);
+	return uring_queued(u, sqe, fd, req);
+}
+
 static int uring_openat(struct sl_io *io, int dirfd, const char *name, int flags, mode_t mode,
 			struct sl_io_req *req)
 {
 	struct uring_io *u = to_uring(io);
+	struct io_uring_sqe *sqe = uring_one(u, req);
 
-	SL_ASSERT(req != NULL);
-	SL_ASSERT(req->done != NULL);
-	if (!uring_has_room(u, 1))
+	if (sqe == NULL)
 		return -EBUSY;
-	struct io_uring_sqe *sqe = uring_sqe(u, req, 0);
 	io_uring_prep_openat(sqe, dirfd, name, flags | O_CLOEXEC, mode);
-	io_uring_sqe_set_data(sqe, req);
-	u->inflight++;
-	return 0;
+	return uring_queued(u, sqe, -1, req); /* a directory fd is never registered */
 }
 
 static int uring_poll_add(struct sl_io *io, int fd, struct sl_io_req *req)
 {
 	struct uring_io *u = to_uring(io);
+	struct io_uring_sqe *sqe = uring_one(u, req);
 
-	SL_ASSERT(req != NULL);
-	SL_ASSERT(req->done != NULL);
-	if (!uring_has_room(u, 1))
+	if (sqe == NULL)
 		return -EBUSY;
-	struct io_uring_sqe *sqe = uring_sqe(u, req, 0);
 	io_uring_prep_poll_add(sqe, fd, POLLIN);
-	io_uring_sqe_set_data(sqe, req);
-	u->inflight++;
-	return 0;
+	return uring_queued(u, sqe, -1, req); /* an eventfd, never registered */
 }
 
 /* Call done() for every CQE in the ring; returns how many. */
