@@ -369,6 +369,20 @@ static void roll_fail(struct sl_shard *sh, int err)
 	shard_fail(sh, err);
 }
 
+/* A roll whose next step was never queued, for a shard that stopped or
+ * was deleted: drop it (recovery removes or adopts the half-made file). */
+static void roll_abandon(struct writer *w, struct sl_shard *sh)
+{
+	struct seg_active *seg = &sh->seg;
+	SL_ASSERT(!seg->roll_queued);
+	if (seg->roll_fd >= 0) {
+		w->io->ops->file_unregister(w->io, seg->roll_fd);
+		w->io->ops->close(w->io, seg->roll_fd);
+		seg->roll_fd = -1;
+	}
+	seg->roll_step = ROLL_NONE;
+}
+
 /* The directory entry is durable: the new segment becomes the active one. */
 static void roll_finish(struct sl_shard *sh)
 {
@@ -831,10 +845,14 @@ static void release_removed(struct writer *w)
 static uint32_t pump(struct writer *w, struct sl_shard *sh, uint64_t now_ns, bool stopping)
 {
 	uint32_t progress = 0;
+	bool failed = __atomic_load_n(&sh->error, __ATOMIC_ACQUIRE) != 0;
+	bool removed = __atomic_load_n(&sh->removed, __ATOMIC_ACQUIRE);
 
-	if (__atomic_load_n(&sh->error, __ATOMIC_ACQUIRE) != 0)
+	if ((failed || removed) && sh->seg.roll_step != ROLL_NONE && !sh->seg.roll_queued)
+		roll_abandon(w, sh); /* its step waited for queue room; no one needs it now */
+	if (failed)
 		return drain_failed(sh, SL_APPEND_INTERNAL);
-	if (__atomic_load_n(&sh->removed, __ATOMIC_ACQUIRE))
+	if (removed)
 		return drain_removed(sh);
 	while (progress < PUMP_BURST) {
 		struct sl_append *a = sh->held;
