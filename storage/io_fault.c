@@ -44,6 +44,10 @@
  * through one of a few fixed intercept slots. Nothing is allocated after
  * sl_io_fault_create. A full ring or no free slot is -EBUSY.
  *
+ * busy_from makes every queueing call from the Nth on return -EBUSY (and
+ * has_room false), a queue that never drains: how a test reaches the
+ * writer's paths that wait for room.
+ *
  * Statistics: writes and fsyncs count accepted asynchronous ones, opens
  * counts every open; bytes_written is bytes handed to the inner sl_io
  * (queued, not necessarily completed; pwrite_sync included);
@@ -92,6 +96,7 @@ struct fault_io {
 	struct sl_io_fault_plan plan;
 	struct sl_io_fault_stats stats;
 	uint64_t creat_opens; /* opens with O_CREAT, for open_enospc_at */
+	uint64_t queue_calls; /* queueing calls accepted, for busy_from */
 	uint64_t torn_bytes;  /* bytes handed to inner, for torn_after_bytes */
 	bool torn;            /* the crossing write happened: drop the rest */
 	bool polling;
@@ -274,10 +279,23 @@ static int slot_write(struct fault_io *f, int fd, const void *buf, uint32_t len,
 	return 0;
 }
 
+/* busy_from: whether this queueing call is refused (-EBUSY). */
+static bool plan_busy(struct fault_io *f)
+{
+	if (f->plan.busy_from == 0)
+		return false;
+	if (f->queue_calls + 1 >= f->plan.busy_from)
+		return true;
+	f->queue_calls++;
+	return false;
+}
+
 static int fault_write(struct sl_io *io, int fd, const void *buf, uint32_t len, uint64_t off,
 		       int buf_index, struct sl_io_req *req)
 {
 	struct fault_io *f = to_fault(io);
+	if (plan_busy(f))
+		return -EBUSY;
 	struct write_plan wp = plan_write(f, f->stats.writes + 1, len);
 	int ret = 0;
 
@@ -322,6 +340,8 @@ static int fault_write_fsync(struct sl_io *io, int fd, const void *buf, uint32_t
 			     int buf_index, struct sl_io_req *wreq, struct sl_io_req *freq)
 {
 	struct fault_io *f = to_fault(io);
+	if (plan_busy(f))
+		return -EBUSY;
 	struct write_plan wp = plan_write(f, f->stats.writes + 1, len);
 	bool fpass;
 	int fres = plan_fsync(f, f->stats.fsyncs + 1, &fpass);
@@ -356,6 +376,8 @@ static int fault_write_fsync(struct sl_io *io, int fd, const void *buf, uint32_t
 static int fault_fsync(struct sl_io *io, int fd, struct sl_io_req *req)
 {
 	struct fault_io *f = to_fault(io);
+	if (plan_busy(f))
+		return -EBUSY;
 	bool pass;
 	int res = plan_fsync(f, f->stats.fsyncs + 1, &pass);
 	int ret;
@@ -386,6 +408,8 @@ static int fault_fallocate(struct sl_io *io, int fd, int mode, uint64_t off, uin
 {
 	struct fault_io *f = to_fault(io);
 
+	if (plan_busy(f))
+		return -EBUSY;
 	return f->inner->ops->fallocate(f->inner, fd, mode, off, len, req);
 }
 
@@ -395,6 +419,8 @@ static int fault_openat(struct sl_io *io, int dirfd, const char *name, int flags
 {
 	struct fault_io *f = to_fault(io);
 
+	if (plan_busy(f))
+		return -EBUSY;
 	if ((flags & O_CREAT) && f->creat_opens + 1 == f->plan.open_enospc_at) {
 		if (!ready_has_room(f, 1))
 			return -EBUSY;
@@ -554,6 +580,8 @@ static bool fault_has_room(const struct sl_io *io, unsigned n)
 {
 	const struct fault_io *f = to_fault_const(io);
 
+	if (f->plan.busy_from != 0 && f->queue_calls + 1 >= f->plan.busy_from)
+		return false;
 	return ready_has_room(f, n) && f->inner->ops->has_room(f->inner, n);
 }
 

@@ -20,7 +20,9 @@
  *    Then each other step of a roll failing (the header's write, its
  *    fdatasync, the directory's): the first append INTERNAL, the shard
  *    stopped; after a reopen without faults the half-made segment is gone
- *    and the shard starts at its first sequence number.
+ *    and the shard starts at its first sequence number. And a roll whose
+ *    next step never gets queue room, its stream deleted: the append is
+ *    answered STREAM_NOT_FOUND and the shard let go at once.
  * 6. A power cut at every byte offset t of the last batch: three good
  *    appends, then a reopen whose writer tears at t (torn_after_bytes = t:
  *    the writer's sl_io counts from its creation and the 4th batch is its
@@ -743,6 +745,37 @@ static void run_roll_enospc(uint64_t arg)
 	case_roll_enospc();
 }
 
+/*
+ * Case 5, a roll whose next step never gets queue room (busy_from: the
+ * roll's openat is the 1st queueing call, its header write the 2nd): the
+ * append waits; deleting the stream answers it STREAM_NOT_FOUND and the
+ * writer lets the shard go at once, the roll dropped (not after the
+ * delete's 5 s wait, with the shard kept in memory).
+ */
+static void run_roll_stuck(uint64_t arg)
+{
+	(void)arg;
+	fprintf(stderr, "store_fault: roll without queue room, stream deleted\n");
+	struct sl_io_fault_plan plan = {.busy_from = 2};
+	static struct tu_append a;
+	struct env e;
+	CHECK(env_init(&e, "fault-roll-busy"));
+	CHECK(env_open(&e, &plan) == 0);
+	if (e.st == NULL)
+		return;
+	env_create_stream(&e);
+	tu_append_init(&a, e.stream, 0, 800, 1);
+	CHECK(sl_store_append(e.st, &a.app) == 0);
+	CHECK(!tu_wait(&a, 200)); /* behind the roll */
+	uint64_t t0 = sl_clock_mono_ns();
+	CHECK(sl_store_stream_delete(e.st, e.stream) == 0);
+	CHECK(sl_clock_mono_ns() - t0 < 2 * SL_NS_PER_S);
+	CHECK(sl_store_shard(e.st, e.stream, 0) == NULL);
+	CHECK(tu_wait(&a, WAIT_MS));
+	CHECK(a.app.status == SL_APPEND_STREAM_NOT_FOUND);
+	env_fini(&e);
+}
+
 /* Case 5, the other steps: arg 0 the header's write, 1 the file's
  * fdatasync, 2 the directory's. */
 static void run_roll_step(uint64_t arg)
@@ -849,6 +882,7 @@ int main(void)
 	run_case("open ENOSPC at roll", run_roll_enospc, 0);
 	for (uint64_t step = 0; step < 3; step++)
 		run_case("roll step fails", run_roll_step, step);
+	run_case("roll without queue room", run_roll_stuck, 0);
 	run_case("torn tail", run_torn, 0);
 	uint64_t seed = pick_seed();
 	for (uint64_t i = 0; i < RANDOM_ROUNDS; i++)

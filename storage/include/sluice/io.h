@@ -116,6 +116,10 @@ struct sl_io_fault_plan {
 	uint64_t write_short_at;  /* ... with half its bytes written */
 	uint64_t fsync_eio_at;    /* the Nth fdatasync completes with -EIO */
 	uint64_t open_enospc_at;  /* the Nth open with O_CREAT fails -ENOSPC */
+	/* From the Nth queueing call on (write, write_fsync, fsync, openat,
+	 * fallocate; not poll_add), every one returns -EBUSY and has_room is
+	 * false: a queue that never drains again. */
+	uint64_t busy_from;
 	/* Torn: writes succeed until `torn_after_bytes` bytes in total were
 	 * written through this sl_io; the write that crosses it writes only
 	 * the bytes up to it and reports success, and every later write and
