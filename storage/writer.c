@@ -355,32 +355,25 @@ enum { ROLL_NONE, ROLL_OPEN, ROLL_FILE };
 static void roll_queue(struct writer *w, struct sl_shard *sh);
 static bool prealloc_queue(struct writer *w, struct sl_shard *sh, int fd, uint64_t start);
 
-static void roll_fail(struct sl_shard *sh, int err)
-{
-	struct seg_active *seg = &sh->seg;
-	struct sl_io *io = shard_writer(sh)->io;
-	if (seg->roll_fd >= 0) {
-		io->ops->file_unregister(io, seg->roll_fd);
-		io->ops->close(io, seg->roll_fd);
-		seg->roll_fd = -1;
-	}
-	seg->roll_step = ROLL_NONE;
-	wc_add(shard_writer(sh), SC_ROLL_FAILED, 1);
-	shard_fail(sh, err);
-}
-
-/* A roll whose next step was never queued, for a shard that stopped or
- * was deleted: drop it (recovery removes or adopts the half-made file). */
+/* Drop the roll in progress (recovery removes or adopts the half-made
+ * file): a failed step, or a step never queued for a shard that stopped or
+ * was deleted. */
 static void roll_abandon(struct writer *w, struct sl_shard *sh)
 {
 	struct seg_active *seg = &sh->seg;
-	SL_ASSERT(!seg->roll_queued);
 	if (seg->roll_fd >= 0) {
 		w->io->ops->file_unregister(w->io, seg->roll_fd);
 		w->io->ops->close(w->io, seg->roll_fd);
 		seg->roll_fd = -1;
 	}
 	seg->roll_step = ROLL_NONE;
+}
+
+static void roll_fail(struct sl_shard *sh, int err)
+{
+	roll_abandon(shard_writer(sh), sh);
+	wc_add(shard_writer(sh), SC_ROLL_FAILED, 1);
+	shard_fail(sh, err);
 }
 
 /* The directory entry is durable: the new segment becomes the active one. */

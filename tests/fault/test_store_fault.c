@@ -143,6 +143,17 @@ static void env_fini(struct env *e)
 	tu_rmtree(e->dir);
 }
 
+/* Open the closed store again without faults (recovery runs). False, with
+ * the environment finished, when it cannot be opened (a failed check). */
+static bool env_reopen(struct env *e)
+{
+	CHECK(env_open(e, NULL) == 0);
+	if (e->st != NULL)
+		return true;
+	env_fini(e);
+	return false;
+}
+
 static struct sl_shard *env_shard(struct env *e)
 {
 	struct sl_shard *sh = sl_store_shard(e->st, e->stream, 0);
@@ -372,11 +383,8 @@ static void case_one_fault(enum fault_kind kind)
 	env_close(&e);
 
 	/* Recovery without faults: the acked appends, byte for byte. */
-	CHECK(env_open(&e, NULL) == 0);
-	if (e.st == NULL) {
-		env_fini(&e);
+	if (!env_reopen(&e))
 		return;
-	}
 	CHECK(env_status(&e).error == 0);
 	n = read_all(&e);
 	for (int i = 0; i < FAULT_AT - 1; i++)
@@ -464,11 +472,8 @@ static void case_roll_enospc(void)
 	CHECK(segs == 1); /* the failed open created nothing */
 	env_close(&e);
 
-	CHECK(env_open(&e, NULL) == 0);
-	if (e.st == NULL) {
-		env_fini(&e);
+	if (!env_reopen(&e))
 		return;
-	}
 	CHECK(env_status(&e).error == 0);
 	n = read_all(&e);
 	CHECK_EQ_U64(n, acked_records);
@@ -567,11 +572,8 @@ static void case_torn(void)
 		env_fini(&e);
 		return;
 	}
-	CHECK(env_open(&e, NULL) == 0);
-	if (e.st == NULL) {
-		env_fini(&e);
+	if (!env_reopen(&e))
 		return;
-	}
 	torn_last_init(&e, &r);
 	CHECK(append_one(&e, &r.last) == SL_APPEND_OK);
 	uint64_t len = (uint64_t)seg_size(&e, NULL) - (uint64_t)r.size3;
@@ -689,11 +691,8 @@ static void case_random(uint64_t seed)
 	CHECK(wait_error(&e, WAIT_MS) == -EIO);
 	env_close(&e);
 
-	CHECK(env_open(&e, NULL) == 0);
-	if (e.st == NULL) {
-		env_fini(&e);
+	if (!env_reopen(&e))
 		return;
-	}
 	int n = read_all(&e);
 	CHECK_EQ_U64(n, ok_records);
 	for (int i = 0; i < ok; i++)
@@ -808,11 +807,8 @@ static void run_roll_step(uint64_t arg)
 	/* The segment whose header never became durable (or whose entry may
 	 * not be) holds no batch: recovery removes or keeps it empty, and the
 	 * shard starts at its first sequence number. */
-	CHECK(env_open(&e, NULL) == 0);
-	if (e.st == NULL) {
-		env_fini(&e);
+	if (!env_reopen(&e))
 		return;
-	}
 	CHECK(env_status(&e).error == 0);
 	CHECK_EQ_U64(read_all(&e), 0);
 	CHECK(env_status(&e).visible_seq == first);
