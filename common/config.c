@@ -199,11 +199,13 @@ static const struct key keys[] = {
      "(0: at once). While a commit is in flight the next batch gathers anyway."},
     {"storage", "preallocate_mb", T_U32, F(storage_preallocate_mb), 0, 65536, "64",
      "Disk space each shard's active segment reserves ahead of its batches\n"
-     "(MiB, fallocate with KEEP_SIZE, renewed when half is used; at most up\n"
-     "to storage.segment_mb; what a segment sealed by age did not use is\n"
-     "given back). Shards writing side by side then get long extents rather\n"
-     "than interleaved blocks: 16 extents instead of about 115 per 1 GiB\n"
-     "segment here (docs/ARCHITECTURE.md). 0: off."},
+     "(MiB, fallocate with KEEP_SIZE from offset 0, renewed when half is\n"
+     "used; at most up to storage.segment_mb; what a segment sealed by age\n"
+     "did not use is given back). The segment after one that filled up is\n"
+     "reserved whole at once: few extents, kept in the inode, so a commit's\n"
+     "fdatasync writes one metadata block, not two (docs/ARCHITECTURE.md).\n"
+     "Shards writing side by side get long extents rather than interleaved\n"
+     "blocks. 0: off (and no whole reservation)."},
     {"storage", "ring_slots", T_U32, F(storage_ring_slots), 64, 1048576, "4096",
      "Appends queued per shard before ingest is answered THROTTLED\n"
      "(rounded up to a power of two)."},

@@ -141,6 +141,7 @@ struct seg_active {
 	uint8_t *roll_hdr;  /* the header, in a batch buffer's reserved tail */
 	int roll_hdr_index; /* that buffer's registered index, or -1 */
 	char roll_name[32];
+	bool roll_whole; /* the sealed one filled up: reserve the next whole */
 	struct sl_io_req roll_req, roll_freq, roll_dreq;
 	/* Space reserved ahead of the batches (storage.preallocate_mb):
 	 * fallocate(KEEP_SIZE) up to here, so a commit converts reserved

@@ -340,6 +340,14 @@ static void commit_io_done(struct sl_io_req *req)
  * while one shard's next segment is made, in two steps through io_uring:
  *
  *   ROLL_OPEN  openat(O_CREAT | O_EXCL) of <base>.seg
+ *   ROLL_ALLOC (storage.preallocate_mb) the first reservation, from offset
+ *              0, so that the header's block lies in the reserved run:
+ *              the whole segment when the one it seals filled up (a busy
+ *              shard), else storage.preallocate_mb. A segment reserved
+ *              whole is a few extents (at most 3 for 256 MiB here), which
+ *              fit in the inode with the written/unwritten split, so each
+ *              commit's fdatasync writes one metadata block (the inode)
+ *              instead of two (the inode and an extent tree leaf)
  *   ROLL_FILE  the header written, linked to an fdatasync of the file, and
  *              beside them an fdatasync of the shard's directory (the
  *              entry is durable)
@@ -350,10 +358,13 @@ static void commit_io_done(struct sl_io_req *req)
  * shard like a failed commit: the half-made file holds no batch, and
  * recovery removes a newest segment whose header never became durable.
  */
-enum { ROLL_NONE, ROLL_OPEN, ROLL_FILE };
+enum { ROLL_NONE, ROLL_OPEN, ROLL_ALLOC, ROLL_FILE };
 
 static void roll_queue(struct writer *w, struct sl_shard *sh);
-static bool prealloc_queue(struct writer *w, struct sl_shard *sh, int fd, uint64_t start);
+static bool prealloc_wanted(const struct sl_shard *sh);
+static int prealloc_submit(struct writer *w, struct sl_shard *sh, int fd, uint64_t start,
+			   uint64_t len, struct sl_io_req *req);
+static void prealloc_done(struct sl_io_req *req);
 
 /* Drop the roll in progress (recovery removes or adopts the half-made
  * file): a failed step, or a step never queued for a shard that stopped or
@@ -406,6 +417,8 @@ static void roll_io_done(struct sl_io_req *req)
 			err = req->res;
 		else
 			seg->roll_fd = req->res;
+	} else if (seg->roll_step == ROLL_ALLOC) {
+		prealloc_done(req); /* a refusal costs speed only */
 	} else if (req == &seg->roll_req && seg->roll_step == ROLL_FILE) {
 		if (req->res != (int)SL_SEG_HEADER_BYTES)
 			err = req->res < 0 ? req->res : -EIO;
@@ -424,6 +437,10 @@ static void roll_io_done(struct sl_io_req *req)
 	switch (seg->roll_step) {
 	case ROLL_OPEN:
 		w->io->ops->file_register(w->io, seg->roll_fd); /* or the plain fd */
+		seg->roll_step = prealloc_wanted(sh) ? ROLL_ALLOC : ROLL_FILE;
+		roll_queue(w, sh);
+		break;
+	case ROLL_ALLOC:
 		seg->roll_step = ROLL_FILE;
 		roll_queue(w, sh);
 		break;
@@ -453,6 +470,11 @@ static void roll_queue(struct writer *w, struct sl_shard *sh)
 		seg->roll_pending = 1;
 		break;
 	}
+	case ROLL_ALLOC:
+		rc = prealloc_submit(w, sh, seg->roll_fd, 0,
+				     seg->roll_whole ? sh->st->opt.segment_bytes : 0, &seg->roll_req);
+		seg->roll_pending = 1;
+		break;
 	default:
 		/* The header (written, then the file synced) and the directory
 		 * entry (the directory synced) become durable side by side. */
@@ -467,10 +489,6 @@ static void roll_queue(struct writer *w, struct sl_shard *sh)
 					  seg->roll_hdr_index, &seg->roll_req, &seg->roll_freq);
 		rc = rc ?: io->ops->fsync(io, sh->dirfd, &seg->roll_dreq);
 		seg->roll_pending = 3;
-		/* The first reservation goes out with them, before any batch
-		 * (its own completion; it waits for no one). */
-		if (rc == 0)
-			prealloc_queue(w, sh, seg->roll_fd, SL_SEG_HEADER_BYTES);
 		break;
 	}
 	if (rc == -EBUSY)
@@ -562,6 +580,8 @@ static int submit(struct writer *w, struct sl_shard *sh)
 	if (need_roll(sh, bb->len, sl_clock_wall_ms())) {
 		if (sh->seg.prealloc_len != 0)
 			return -EINPROGRESS; /* the segment's fallocate first */
+		sh->seg.roll_whole = sh->seg.fd >= 0 &&
+				     sh->seg.size + bb->len > sh->st->opt.segment_bytes;
 		roll_begin(w, sh, bb->first_lo);
 		return -EINPROGRESS;
 	}
@@ -698,7 +718,7 @@ static bool prealloc(struct writer *w, struct sl_shard *sh)
 {
 	const struct sl_store_options *o = &sh->st->opt;
 	struct seg_active *seg = &sh->seg;
-	if (o->prealloc_bytes == 0 || seg->fd < 0 || seg->roll_step != ROLL_NONE ||
+	if (!prealloc_wanted(sh) || seg->fd < 0 || seg->roll_step != ROLL_NONE ||
 	    seg->prealloc_len != 0 || seg->prealloc_off ||
 	    __atomic_load_n(&sh->error, __ATOMIC_ACQUIRE) != 0 ||
 	    __atomic_load_n(&sh->removed, __ATOMIC_ACQUIRE))
@@ -706,28 +726,39 @@ static bool prealloc(struct writer *w, struct sl_shard *sh)
 	uint64_t start = seg->prealloc_end > seg->size ? seg->prealloc_end : seg->size;
 	if (start - seg->size > o->prealloc_bytes / 2)
 		return false;
-	return prealloc_queue(w, sh, seg->fd, start);
+	return prealloc_submit(w, sh, seg->fd, start, 0, &seg->prealloc_req) == 0;
 }
 
-/* Queue the reservation of [start, +storage.preallocate_mb) of fd, within
- * storage.segment_mb. True when queued. */
-static bool prealloc_queue(struct writer *w, struct sl_shard *sh, int fd, uint64_t start)
+/* Whether the shard's segments get space reserved. */
+static bool prealloc_wanted(const struct sl_shard *sh)
+{
+	return sh->st->opt.prealloc_bytes != 0 && sh->durability != SL_DURABILITY_NONE;
+}
+
+/* Queue the reservation of [start, +len) of fd (len 0: storage.preallocate_mb),
+ * within storage.segment_mb; req completes through prealloc_done (the
+ * roll's own request calls it too). 0, -EBUSY (queue full), -ERANGE
+ * (nothing left to reserve). */
+static int prealloc_submit(struct writer *w, struct sl_shard *sh, int fd, uint64_t start,
+			   uint64_t len, struct sl_io_req *req)
 {
 	const struct sl_store_options *o = &sh->st->opt;
 	struct seg_active *seg = &sh->seg;
-	if (o->prealloc_bytes == 0 || seg->prealloc_len != 0 || start >= o->segment_bytes ||
-	    sh->durability == SL_DURABILITY_NONE)
-		return false;
-	uint64_t len = o->segment_bytes - start;
-	if (len > o->prealloc_bytes)
+	SL_ASSERT(seg->prealloc_len == 0);
+	if (start >= o->segment_bytes)
+		return -ERANGE;
+	if (len == 0)
 		len = o->prealloc_bytes;
-	seg->prealloc_req = (struct sl_io_req){.done = prealloc_done, .ctx = sh};
-	if (w->io->ops->fallocate(w->io, fd, FALLOC_FL_KEEP_SIZE, start, len, &seg->prealloc_req) !=
-	    0)
-		return false; /* -EBUSY: next time round */
+	if (len > o->segment_bytes - start)
+		len = o->segment_bytes - start;
+	if (req == &seg->prealloc_req)
+		*req = (struct sl_io_req){.done = prealloc_done, .ctx = sh};
+	int rc = w->io->ops->fallocate(w->io, fd, FALLOC_FL_KEEP_SIZE, start, len, req);
+	if (rc != 0)
+		return rc;
 	seg->prealloc_end = start;
 	seg->prealloc_len = len;
-	return true;
+	return 0;
 }
 
 /* A failed or deleted shard answers everything it dequeues with status. */

@@ -19,10 +19,16 @@
  * to the one a reader builds, so that reads and retention of a sealed
  * segment load it and read no batch header; the active segment has space
  * reserved past its last batch (storage.preallocate_mb), given back when
- * it is sealed by age, also when it was adopted from an earlier run.
+ * it is sealed by age, also when it was adopted from an earlier run; the
+ * segment after one that filled up is reserved whole, header included.
  */
 #include <dirent.h>
+#include <fcntl.h>
+#include <linux/fiemap.h>
+#include <linux/fs.h>
+#include <sys/ioctl.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include <sluice/store.h>
 
@@ -839,9 +845,76 @@ static void test_preallocate(void)
 	tu_rmtree(dir);
 }
 
+/* The physical byte address of the file's byte off (FIEMAP); 0 when the
+ * filesystem does not say (tmpfs) or it is a hole. */
+static uint64_t physical_at(const char *path, uint64_t off)
+{
+	union {
+		struct fiemap fm;
+		uint8_t raw[sizeof(struct fiemap) + sizeof(struct fiemap_extent)];
+	} u;
+	memset(&u, 0, sizeof(u));
+	u.fm.fm_start = off;
+	u.fm.fm_length = 1;
+	u.fm.fm_extent_count = 1;
+	int fd = open(path, O_RDONLY);
+	CHECK(fd >= 0);
+	int rc = ioctl(fd, FS_IOC_FIEMAP, &u.fm);
+	close(fd);
+	if (rc != 0 || u.fm.fm_mapped_extents != 1)
+		return 0;
+	const struct fiemap_extent *e = &u.fm.fm_extents[0];
+	return off >= e->fe_logical ? e->fe_physical + (off - e->fe_logical) : 0;
+}
+
+/*
+ * A shard whose segment filled up (rolled by size) gets its next segment
+ * reserved whole at the roll, from offset 0: the header's block lies in
+ * the same run as the space after it (few extents, kept in the inode).
+ * A new shard's first segment gets storage.preallocate_mb only.
+ */
+static void test_preallocate_whole(void)
+{
+	char dir[64], shard_dir[160], first[32], second[32], path[256];
+	struct sl_store_options o;
+	struct sl_store *st;
+	struct tu_writer w;
+	uint64_t size;
+	CHECK(tu_tmpdir(dir, sizeof(dir), "prealloc-whole") != NULL);
+	tu_options(&o, dir);
+	o.segment_bytes = 1u << 20;
+	o.batch_bytes = 64u << 10;
+	o.prealloc_bytes = 256u << 10;
+	CHECK(sl_store_open(&o, &st) == 0);
+	struct sl_meta_stream s = make_stream("prealloc-whole", SL_DURABILITY_FSYNC);
+	CHECK(sl_store_stream_create(st, &s, 1) == 0);
+	snprintf(shard_dir, sizeof(shard_dir), "%s/shards/%u/0", dir, s.id);
+	tu_writer_start(&w, st, 0);
+	append_at(st, s.id, 8, 1000, sl_clock_wall_ms());
+	CHECK(newest_seg(shard_dir, first, sizeof(first)) >= 1);
+	uint64_t alloc = allocated(shard_dir, first, &size);
+	CHECK(alloc >= size + (128u << 10) && alloc <= size + (256u << 10) + 4096);
+	uint64_t tag = 2000;
+	for (int i = 0; i < 64 && seg_count(shard_dir) < 2; i++, tag += 50)
+		append_at(st, s.id, 50, tag, sl_clock_wall_ms());
+	CHECK_EQ_U64(seg_count(shard_dir), 2);
+	CHECK(newest_seg(shard_dir, second, sizeof(second)) >= 1);
+	alloc = allocated(shard_dir, second, &size);
+	CHECK(size < (1u << 20) - (300u << 10)); /* a chunk could not reach the end */
+	CHECK(alloc >= (1u << 20));
+	snprintf(path, sizeof(path), "%s/%s", shard_dir, second);
+	uint64_t p0 = physical_at(path, 0), p1 = physical_at(path, 4096);
+	if (p0 != 0 || p1 != 0)
+		CHECK_EQ_U64(p1, p0 + 4096);
+	CHECK(tu_writer_stop(&w) == 0);
+	sl_store_close(st);
+	tu_rmtree(dir);
+}
+
 int main(void)
 {
 	test_preallocate();
+	test_preallocate_whole();
 	test_tmp_index_cleanup();
 	test_tail_cache();
 	test_recovery_judgement();
