@@ -22,6 +22,14 @@
 #   4. bench_storage: the maximum rate of small appends (1..4 records of
 #      1 KiB, 4 shards, closed loop), then paced runs at 10, 50 and 90% of
 #      it for the durable-ack latency; then fio 3 again (mean of the two).
+#   4b. fio at the same load as the 50% run: 4 jobs (one file each, as the
+#      4 shards), O_DIRECT + O_DSYNC writes (each one a durable commit:
+#      the write, then the file's metadata and a cache flush) of the 50%
+#      run's bytes per commit, each job paced to a quarter of its disk
+#      MB/s. Its write latency percentiles are what this disk and
+#      filesystem take for one such commit at that load: the floor under
+#      a group commit's ack latency, which waits for the commit in flight
+#      before its own (docs/ARCHITECTURE.md, "Durable-ack latency").
 #   5. bench_storage sweep: group commit on one shard (1 KiB, appends of
 #      1..4 records): records per commit (per fdatasync) and p99 latency at
 #      10..90% of the maximum and at the maximum.
@@ -132,6 +140,21 @@ for pct in 10 50 90; do
 done
 fio_sync 2
 
+# fio_load: 4 KiB-aligned bytes per commit and per-job MB/s of the 50% run.
+read -r load_bs load_rate load_size < <(awk -F'\t' '$1 == "lat_50" {
+	for (i = 2; i <= NF; i++) { split($i, kv, "="); v[kv[1]] = kv[2] }
+	bs = int(v["disk_mbps"] * 1e6 / v["commits_per_s"] / 4096 + 0.5) * 4096
+	if (bs < 4096) bs = 4096
+	rate = int(v["disk_mbps"] * 1e6 / 4)
+	printf "%d %d %d\n", bs, rate, int(rate * '"$fio_s"' * 1.5 / 1048576) + 64
+}' "$runs")
+echo "bench_storage.sh: fio 4 x O_DIRECT+O_DSYNC ${load_bs} B writes at ${load_rate} B/s each, ${fio_s} s" >&2
+fio --name=load --directory="$scratch" --numjobs=4 --rw=write --bs="$load_bs" --direct=1 \
+	--sync=dsync --ioengine=sync --rate="$load_rate" --size="${load_size}m" --fallocate=keep \
+	--time_based --runtime="$fio_s" --group_reporting --output-format=json \
+	>"$scratch/fio_load.json"
+rm -f "$scratch"/load.*
+
 sluice sweep sweep --record-bytes 1024 --append-records 1-4 --shards 1 --seconds "$sweep_s" \
 	--loads 10,30,50,70,90
 
@@ -179,6 +202,15 @@ for i in (1, 2):
           f"the 4 KiB write before it (write.clat_ns) p50/p99 "
           f"{wc['50.000000'] / 1e3:.1f}/{wc['99.000000'] / 1e3:.1f} us", file=sys.stderr)
 fio_sync = {q: sum(v) / len(v) for q, v in sync_pct.items()}
+lj = load("fio_load.json")["jobs"][0]
+lp = lj["write"]["clat_ns"]["percentile"]
+fio_load = {q: lp[key] / 1e3 for q, key in (("p50", "50.000000"), ("p99", "99.000000"),
+                                            ("p999", "99.900000"))}
+load_bs = lj["job options"]["bs"]
+load_mbps = lj["write"]["bw_bytes"] / 1e6
+print(f"bench_storage.sh: fio at the 50% run's load: 4 jobs x {load_bs} B O_DIRECT+O_DSYNC "
+      f"writes, {load_mbps:.0f} MB/s in all: commit (write clat) p50/p99/p99.9 "
+      f"{fio_load['p50']:.0f}/{fio_load['p99']:.0f}/{fio_load['p999']:.0f} us", file=sys.stderr)
 print(f"bench_storage.sh: fio seq O_DIRECT write {seq[0]:.0f} and {seq[1]:.0f} MB/s "
       f"(mean {fio_mbps:.0f})", file=sys.stderr)
 
@@ -233,6 +265,11 @@ for pct in (10, 50, 90):
         figure(name, r[f"{q}_us"], "us", fio_sync[q], sync_name(label))
         if q == "p99" and pct == 50:
             target(name, 2 * fio_sync["p99"] + 200)
+load_name = (f"{fio_version} 4 jobs O_DIRECT+O_DSYNC {load_bs} B writes, "
+             f"{load_mbps:.0f} MB/s in all (the 50% run's load): one commit's latency")
+for q, label in (("p50", "p50"), ("p99", "p99"), ("p999", "p99.9")):
+    figure(f"storage_ack_{q}_us_at_50pct_vs_disk_commit", runs["lat_50"][f"{q}_us"], "us",
+           fio_load[q], f"{load_name}, {label}")
 for s in sweep:
     pct = int(s["load_pct"])
     figure(f"storage_gc_1sh_{pct}pct_recs_per_commit", s["records_per_commit"],
