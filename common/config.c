@@ -191,9 +191,9 @@ static const struct key keys[] = {
     {"storage", "segment_age_s", T_U32, F(storage_segment_age_s), 1, 604800, "3600",
      "... or when the active segment is this old (seconds), at its next write."},
     {"storage", "batch_kb", T_U32, F(storage_batch_kb), 64, 65536, "2048",
-     "A shard's batch buffer (KiB), two per shard: the most one group commit\n"
-     "writes, and the largest append (one frame's or request's records for\n"
-     "one shard) the shard takes."},
+     "A shard's batch buffer (KiB), storage.commits_inflight + 1 per shard:\n"
+     "the most one group commit writes, and the largest append (one frame's\n"
+     "or request's records for one shard) the shard takes."},
     {"storage", "linger_us", T_U32, F(storage_linger_us), 0, 100000, "0",
      "How long an idle shard waits for more records before it commits a batch\n"
      "(0: at once). While a commit is in flight the next batch gathers anyway."},
@@ -206,6 +206,14 @@ static const struct key keys[] = {
      "fdatasync writes one metadata block, not two (docs/ARCHITECTURE.md).\n"
      "Shards writing side by side get long extents rather than interleaved\n"
      "blocks. 0: off (and no whole reservation)."},
+    {"storage", "commits_inflight", T_U32, F(storage_commits_inflight), 1, 4, "2",
+     "Group commits (batch write + fdatasync) a shard keeps in flight at\n"
+     "once. Only a full batch goes out beside one in flight; one that is not\n"
+     "full waits for it and gathers what arrives meanwhile. Each commit has\n"
+     "its own batch buffer (storage.batch_kb), plus the one that fills. They\n"
+     "are acked in order; one that fails fails every later one. More keeps\n"
+     "a busy shard's disk busy (one shard, 1 KiB records, here: about +25%\n"
+     "with 2, +38% with 3). 1: every batch waits for the commit before it."},
     {"storage", "ring_slots", T_U32, F(storage_ring_slots), 64, 1048576, "4096",
      "Appends queued per shard before ingest is answered THROTTLED\n"
      "(rounded up to a power of two)."},

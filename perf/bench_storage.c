@@ -48,11 +48,13 @@
  *       [--shards N] [--seconds S] [--warmup S] [--append-records LO[-HI]]
  *       [--window N] [--rate RECORDS_PER_S] [--loads P,P,...]
  *       [--batch-kb K] [--linger-us U] [--segment-mb M] [--preallocate-mb M]
+ *       [--commits-inflight N]
  *       [--direct-io|--buffered]
  *
- * --batch-kb, --linger-us, --segment-mb and --preallocate-mb override
- * storage.batch_kb, storage.linger_us, storage.segment_mb and
- * storage.preallocate_mb for the run (a segment size no run reaches
+ * --batch-kb, --linger-us, --segment-mb, --preallocate-mb and
+ * --commits-inflight override storage.batch_kb, storage.linger_us,
+ * storage.segment_mb, storage.preallocate_mb and
+ * storage.commits_inflight for the run (a segment size no run reaches
  * measures without segment rolls).
  */
 #include <errno.h>
@@ -101,6 +103,7 @@ struct opts {
 	unsigned load_count;
 	int batch_kb;    /* -1: the configuration default */
 	int linger_us;   /* -1: the configuration default */
+	int commits_inflight; /* -1: the configuration default */
 	int segment_mb;  /* -1: the configuration default */
 	int prealloc_mb; /* -1: the configuration default */
 	bool direct_io;
@@ -385,6 +388,8 @@ static int run_one(const struct opts *o, const char *dir, double rate, struct re
 		so.batch_bytes = (uint32_t)o->batch_kb << 10;
 	if (o->linger_us >= 0)
 		so.linger_us = (uint32_t)o->linger_us;
+	if (o->commits_inflight >= 0)
+		so.commits_inflight = (uint32_t)o->commits_inflight;
 	if (o->segment_mb >= 0)
 		so.segment_bytes = (uint64_t)o->segment_mb << 20;
 	if (o->prealloc_mb >= 0)
@@ -627,6 +632,7 @@ static void usage(FILE *f)
 		   "         [--shards N] [--seconds S] [--warmup S] [--append-records LO[-HI]]\n"
 		   "         [--window N] [--rate RECORDS_PER_S] [--loads P,P,...]\n"
 		   "         [--batch-kb K] [--linger-us U] [--segment-mb M] [--preallocate-mb M]\n"
+		   "         [--commits-inflight N]\n"
 		   "         [--direct-io|--buffered]\n");
 }
 
@@ -664,6 +670,7 @@ static int parse_args(int argc, char **argv, struct opts *o)
 	    .window = 2048,
 	    .batch_kb = -1,
 	    .linger_us = -1,
+	    .commits_inflight = -1,
 	    .segment_mb = -1,
 	    .prealloc_mb = -1,
 	};
@@ -702,6 +709,9 @@ static int parse_args(int argc, char **argv, struct opts *o)
 		} else if (strcmp(a, "--linger-us") == 0) {
 			bad = parse_u32(v, 0, 100000, &u);
 			o->linger_us = (int)u;
+		} else if (strcmp(a, "--commits-inflight") == 0) {
+			bad = parse_u32(v, 1, 4, &u); /* storage.commits_inflight's range */
+			o->commits_inflight = (int)u;
 		} else if (strcmp(a, "--preallocate-mb") == 0) {
 			bad = parse_u32(v, 0, 65536, &u); /* storage.preallocate_mb's range */
 			o->prealloc_mb = (int)u;

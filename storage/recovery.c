@@ -14,7 +14,10 @@
  * batch and takes no writes (-EUCLEAN). Nothing valid after it means a torn
  * tail — the last commit did not complete, so nothing there was acked — and
  * the file is truncated there (ftruncate + fdatasync) and the writer goes
- * on from there. A newest segment whose header never became durable holds
+ * on from there. So is a bad batch followed only by batches flagged
+ * OVERLAPPED (at most SL_STORE_COMMITS_MAX - 1, later records): younger
+ * commits that were in flight with the one that did not complete, at a
+ * crash or its failed write; acks go in order, so none of them was acked. A newest segment whose header never became durable holds
  * no batch (the header is synced before the first batch is written) and is
  * removed.
  *
@@ -158,6 +161,26 @@ static int judge(struct scan *s, struct sl_seg_scan *ss, uint64_t off, int why)
 		return (int)later;
 	if (later == 0)
 		return truncate_tail(s, off);
+	/* With several commits in flight (storage.commits_inflight), a
+	 * younger one can reach the disk while an older one does not: a
+	 * power cut, or the older one's failed write. None of them was acked
+	 * (acks go in order, each after its own fdatasync): a bad batch
+	 * followed only by such batches (OVERLAPPED) is a torn tail too. */
+	unsigned younger = 0;
+	int in_flight = sl_seg_scan_only_overlapped(ss, (uint64_t)later,
+						    sl_shard_seq(s->sh, s->next_lo),
+						    SL_SEG_OVERLAPPED_MAX, &younger);
+	if (in_flight < 0)
+		return in_flight;
+	if (in_flight) {
+		SL_WARN(SUBSYS,
+			"stream %u shard %u: %s/%s: bad batch at offset %llu followed only by %u "
+			"batch(es) written while it was in flight (from offset %llu): commits "
+			"never acked",
+			s->sh->stream_id, s->sh->shard_id, s->sh->dir, s->name,
+			(unsigned long long)off, younger, (unsigned long long)later);
+		return truncate_tail(s, off);
+	}
 	SL_ERR(SUBSYS,
 	       "stream %u shard %u: %s/%s: corrupt batch at offset %llu (%s), valid data "
 	       "follows at offset %llu: the shard is readable up to the bad batch and takes "

@@ -16,7 +16,8 @@
  * not read.
  *
  * Batch header (sl_seg_batch_header_decode): fewer than 64 bytes is -EAGAIN;
- * then magic, version 1, flags 0, header_len 64, reserved bytes zero,
+ * then magic, version 1, flags only bit 0 (OVERLAPPED), header_len 64,
+ * reserved bytes zero,
  * batch_len a multiple of 8, at most SL_SEG_BATCH_BYTES_MAX, at least
  * 64 + payload_len and at most 4095 bytes of padding beyond it (the builder
  * pads to 8 or 4096), record_count 1..SL_SEG_BATCH_RECORDS_MAX, dedupe_count
@@ -240,12 +241,13 @@ int sl_seg_batch_header_decode(const uint8_t *buf, size_t len, struct sl_seg_bat
 		return -EAGAIN;
 	if (load_be32(buf + BH_MAGIC) != SL_SEG_BATCH_MAGIC)
 		return -EBADMSG;
-	if (buf[BH_VERSION] != SL_SEG_VERSION || buf[BH_FLAGS] != 0)
+	if (buf[BH_VERSION] != SL_SEG_VERSION || (buf[BH_FLAGS] & ~SL_SEG_BATCH_F_OVERLAPPED) != 0)
 		return -EBADMSG;
 	if (load_be16(buf + BH_HEADER_LEN) != SL_SEG_BATCH_HEADER_BYTES)
 		return -EBADMSG;
 	if (!all_zero(buf + BH_RESERVED_A, 2) || !all_zero(buf + BH_RESERVED_B, 4))
 		return -EBADMSG;
+	b.flags = buf[BH_FLAGS];
 	b.batch_len = load_be32(buf + BH_BATCH_LEN);
 	b.payload_len = load_be32(buf + BH_PAYLOAD_LEN);
 	b.base_seq = sl_u128_load_be(buf + BH_BASE_SEQ);
@@ -328,6 +330,18 @@ static int check_payload(const uint8_t *buf, const struct sl_seg_batch *b)
 	return 0;
 }
 
+int sl_seg_batch_set_flags(uint8_t *buf, size_t len, uint8_t flags)
+{
+	struct sl_seg_batch b;
+	if ((flags & ~SL_SEG_BATCH_F_OVERLAPPED) != 0 || sl_seg_batch_check(buf, len, &b) != 0)
+		return -EBADMSG;
+	buf[BH_FLAGS] = flags;
+	uint32_t crc = sl_crc32c(buf, BH_CRC);
+	crc = sl_crc32c_update(crc, buf + SL_SEG_BATCH_HEADER_BYTES, b.payload_len);
+	store_be32(buf + BH_CRC, crc);
+	return 0;
+}
+
 int sl_seg_batch_check(const uint8_t *buf, size_t len, struct sl_seg_batch *out)
 {
 	int rc = sl_seg_batch_header_decode(buf, len, out);
@@ -370,6 +384,7 @@ void sl_seg_batch_begin(struct sl_seg_builder *b, uint8_t *buf, size_t cap, sl_u
 	b->dedupe_added = 0;
 	b->first_arrival_ms = first_arrival_ms;
 	b->last_arrival_ms = first_arrival_ms;
+	b->flags = 0;
 }
 
 /* Where dedupe entry i waits until finish(): the top of the buffer, downward. */
@@ -503,6 +518,8 @@ size_t sl_seg_batch_finish(struct sl_seg_builder *b, size_t align)
 	memset(h, 0, SL_SEG_BATCH_HEADER_BYTES);
 	store_be32(h + BH_MAGIC, SL_SEG_BATCH_MAGIC);
 	h[BH_VERSION] = SL_SEG_VERSION;
+	SL_ASSERT((b->flags & ~SL_SEG_BATCH_F_OVERLAPPED) == 0);
+	h[BH_FLAGS] = b->flags;
 	store_be16(h + BH_HEADER_LEN, SL_SEG_BATCH_HEADER_BYTES);
 	store_be32(h + BH_BATCH_LEN, (uint32_t)batch_len);
 	store_be32(h + BH_PAYLOAD_LEN, (uint32_t)(b->len - SL_SEG_BATCH_HEADER_BYTES));

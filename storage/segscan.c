@@ -115,3 +115,35 @@ int64_t sl_seg_scan_find_valid(struct sl_seg_scan *s, uint64_t from)
 	free(win);
 	return found;
 }
+
+int sl_seg_scan_only_overlapped(struct sl_seg_scan *s, uint64_t from, sl_u128 after,
+				unsigned max, unsigned *count)
+{
+	struct sl_seg_batch b;
+	const uint8_t *bytes;
+	uint64_t pos = from;
+	unsigned n = 0;
+	for (;;) {
+		s->off = pos;
+		int rc = sl_seg_scan_next(s, &b, &bytes);
+		if (rc == 1)
+			break;
+		if (rc == 0) {
+			if (!(b.flags & SL_SEG_BATCH_F_OVERLAPPED) || ++n > max ||
+			    sl_u128_hi(b.base_seq) != sl_u128_hi(after) || b.base_seq <= after)
+				return 0;
+			pos = s->off;
+			continue;
+		}
+		if (rc != -EAGAIN && rc != -EBADMSG)
+			return rc;
+		int64_t next = sl_seg_scan_find_valid(s, pos);
+		if (next < 0)
+			return (int)next;
+		if (next == 0)
+			break;
+		pos = (uint64_t)next;
+	}
+	*count = n;
+	return 1;
+}

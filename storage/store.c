@@ -40,6 +40,7 @@ void sl_store_options_from_config(struct sl_store_options *o, const struct sl_co
 	o->segment_age_ms = (uint64_t)cfg->storage_segment_age_s * 1000u;
 	o->batch_bytes = cfg->storage_batch_kb << 10;
 	o->linger_us = cfg->storage_linger_us;
+	o->commits_inflight = cfg->storage_commits_inflight;
 	o->prealloc_bytes = (uint64_t)cfg->storage_preallocate_mb << 20;
 	o->ring_slots = cfg->storage_ring_slots;
 	o->direct_io = cfg->storage_direct_io;
@@ -319,6 +320,8 @@ static int options_check(const struct sl_store_options *o)
 	if (o->batch_bytes < (64u << 10) || o->batch_bytes > SL_SEG_BATCH_BYTES_MAX)
 		return -EINVAL;
 	if (o->segment_bytes < o->batch_bytes + SL_SEG_HEADER_BYTES || o->segment_age_ms == 0)
+		return -EINVAL;
+	if (o->commits_inflight > SL_STORE_COMMITS_MAX) /* 0: 1 */
 		return -EINVAL;
 	return strlen(o->data_dir) < SL_STORE_DATA_DIR_MAX ? 0 : -ENAMETOOLONG;
 }

@@ -30,6 +30,7 @@
 #include <sluice/store.h>
 
 #define SL_STORE_APPS_PER_BATCH 1024
+#define SL_STORE_COMMITS_MAX    (SL_SEG_OVERLAPPED_MAX + 1) /* storage.commits_inflight, at most */
 #define SL_STORE_SHARDS_MAX     65536
 #define SL_STORE_WRITERS_MAX    64
 #define SL_STORE_MAILBOX_SLOTS  1024
@@ -89,6 +90,8 @@ struct batch_buf {
 	int pending;        /* completions still to come */
 	int result;         /* first error, or 0 */
 	bool synced;        /* carries an fdatasync */
+	bool queued;        /* submitted, not finished yet */
+	bool completed;     /* its completions arrived; waits for older ones */
 	struct sl_io_req wreq;
 	struct sl_io_req freq;
 	struct sl_shard *sh;
@@ -169,9 +172,14 @@ struct sl_shard {
 	uint64_t next_lo;
 	uint64_t last_arrival_ms;
 	struct seg_active seg;
-	struct batch_buf bufs[2];
+	struct batch_buf bufs[SL_STORE_COMMITS_MAX + 1];
+	unsigned nbufs;         /* storage.commits_inflight + 1 */
 	int filling;            /* index into bufs, or -1 */
-	int inflight;           /* index into bufs, or -1 */
+	int inflight;           /* the oldest commit in flight (index), or -1 */
+	/* Commits in flight, oldest first: they complete in any order and
+	 * are finished (acked, the watermark moved) in this order. */
+	int commit_q[SL_STORE_COMMITS_MAX];
+	unsigned commit_head, commit_n;
 	struct sl_append *held; /* dequeued, waits for buffer room */
 	bool removed;           /* stream deleted (atomic): fail what comes */
 	bool released;          /* the writer dropped it (atomic) */

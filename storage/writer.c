@@ -6,20 +6,25 @@
  * the batch is written at the end of the active segment, linked to an
  * fdatasync (fsync mode), as one io_uring submission.
  *
- * Group commit: each shard has two batch buffers. While one commit is in
- * flight, appends gather in the other; when the commit completes, the
- * gathered batch goes out at once. One fdatasync thus covers every record
- * that arrived since the previous one; a batch grows at most to the buffer
- * (storage.batch_bytes), and a record waits at most for the commit in
- * flight plus its own (plus storage.linger_us, default 0). A write always
- * completes before the fsync that covers it starts: they are linked SQEs.
+ * Group commit: each shard has storage.commits_inflight + 1 batch buffers.
+ * While a commit is in flight, appends gather in another; when the commit
+ * completes, the gathered batch goes out at once. One fdatasync thus covers
+ * every record that arrived since the previous one; a batch grows at most
+ * to the buffer (storage.batch_bytes), and a record waits at most for the
+ * commit in flight plus its own (plus storage.linger_us, default 0). A
+ * batch that fills up goes out without waiting, beside the commits in
+ * flight (at most storage.commits_inflight), flagged OVERLAPPED: a busy
+ * shard keeps the disk busy during an fdatasync. A write always completes
+ * before the fsync that covers it starts: they are linked SQEs.
  *
  * The visible watermark (records < visible_lo may be read) moves only when
  * a commit completed: after the fdatasync in fsync mode, after the write in
- * write mode. Then the appends are done() in order. A failed or short write
- * or fsync is never retried and never acked: the shard records the error,
- * fails everything it holds and everything that comes, and recovery at the
- * next start decides what survived.
+ * write mode. Commits finish in submission order (commit_q), whatever order
+ * their completions come in; then the appends are done() in order. A failed
+ * or short write or fsync is never retried and never acked: the shard
+ * records the error, fails everything it holds and everything that comes,
+ * also younger commits in flight even when they succeed (they follow a hole
+ * in the log), and recovery at the next start decides what survived.
  *
  * As batches commit, the writer also builds the active segment's sparse
  * index (reader.c's rules) and, at roll, saves it as <base>.idx before the
@@ -60,6 +65,8 @@ enum {
 	SC_COMMIT_RECORDS,
 	SC_COMMIT_BYTES,
 	SC_COMMIT_FAILED,
+	SC_COMMITS_OVERLAPPED,
+	SC_COMMITS_AFTER_FAILED,
 	SC_COMMIT_US_SUM,
 	SC_COMMIT_LE_FIRST, /* commit latency buckets, cumulative */
 	SC_COMMIT_LE_LAST = SC_COMMIT_LE_FIRST + 7,
@@ -82,6 +89,12 @@ static const struct sl_counter_def storage_defs[SC_COUNT] = {
     [SC_COMMIT_RECORDS] = {"commit_records", "records in completed commits"},
     [SC_COMMIT_BYTES] = {"commit_bytes", "batch bytes written by completed commits"},
     [SC_COMMIT_FAILED] = {"commit_failed", "commits failed by a write or fdatasync error"},
+    [SC_COMMITS_OVERLAPPED] = {"commits_overlapped",
+			       "commits submitted while an older one of the shard was in flight "
+			       "(full batches, storage.commits_inflight)"},
+    [SC_COMMITS_AFTER_FAILED] = {"commits_after_failed",
+				 "commits that completed after an older one of the shard failed: "
+				 "never acked"},
     [SC_COMMIT_US_SUM] = {"commit_us_sum", "sum of commit latencies, submit to completion (us)"},
     [SC_COMMIT_LE_FIRST + 0] = {"commit_us_le_250", "commits completed within 250 us"},
     [SC_COMMIT_LE_FIRST + 1] = {"commit_us_le_500", "commits completed within 500 us"},
@@ -137,7 +150,9 @@ static uint32_t index_entries_max(const struct sl_store *st, uint32_t buf_cap)
 
 int sl_shard_buffers_init(struct sl_shard *sh, uint32_t cap)
 {
-	for (int i = 0; i < 2; i++) {
+	uint32_t depth = sh->st->opt.commits_inflight;
+	sh->nbufs = (depth >= 1 && depth <= SL_STORE_COMMITS_MAX ? depth : 1) + 1;
+	for (unsigned i = 0; i < sh->nbufs; i++) {
 		struct batch_buf *bb = &sh->bufs[i];
 		memset(bb, 0, sizeof(*bb));
 		bb->mem = aligned_alloc(4096, cap);
@@ -149,6 +164,7 @@ int sl_shard_buffers_init(struct sl_shard *sh, uint32_t cap)
 	}
 	sh->filling = -1;
 	sh->inflight = -1;
+	sh->commit_head = sh->commit_n = 0;
 	struct seg_view *v = &sh->seg.idx;
 	*v = (struct seg_view){.fd = -1};
 	sh->seg.idx_whole = false; /* until this writer creates a segment */
@@ -161,7 +177,7 @@ int sl_shard_buffers_init(struct sl_shard *sh, uint32_t cap)
 
 void sl_shard_buffers_fini(struct sl_shard *sh)
 {
-	for (int i = 0; i < 2; i++) {
+	for (unsigned i = 0; i < sh->nbufs; i++) {
 		free(sh->bufs[i].mem);
 		sh->bufs[i].mem = NULL;
 	}
@@ -202,6 +218,8 @@ static void buf_reset(struct batch_buf *bb)
 	bb->pending = 0;
 	bb->result = 0;
 	bb->synced = false;
+	bb->queued = false;
+	bb->completed = false;
 	bb->len = 0;
 }
 
@@ -285,12 +303,14 @@ static void index_seal(struct sl_shard *sh)
 	}
 }
 
-/* Both completions of a commit (or the one, without fsync) have arrived. */
-static void commit_complete(struct batch_buf *bb)
+/* Finish the oldest commit in flight (all its completions arrived). */
+static void commit_finish(struct batch_buf *bb)
 {
 	struct sl_shard *sh = bb->sh;
-	SL_ASSERT(sh->inflight == (int)(bb - sh->bufs));
-	sh->inflight = -1;
+	SL_ASSERT(sh->commit_n > 0 && sh->commit_q[sh->commit_head] == (int)(bb - sh->bufs));
+	sh->commit_head = (sh->commit_head + 1) % SL_STORE_COMMITS_MAX;
+	sh->commit_n--;
+	sh->inflight = sh->commit_n > 0 ? sh->commit_q[sh->commit_head] : -1;
 	struct writer *w = shard_writer(sh);
 	uint64_t us = (sl_clock_mono_ns() - bb->submit_ns) / SL_NS_PER_US;
 	wc_add(w, SC_COMMITS, 1);
@@ -307,6 +327,13 @@ static void commit_complete(struct batch_buf *bb)
 		buf_fail(bb);
 		return;
 	}
+	if (__atomic_load_n(&sh->error, __ATOMIC_ACQUIRE) != 0) {
+		/* An older commit failed: this one follows a hole in the log,
+		 * so it is never acked; recovery ends the log at the hole. */
+		wc_add(w, SC_COMMITS_AFTER_FAILED, 1);
+		buf_fail(bb);
+		return;
+	}
 	/* Into the tail cache first, so a reader that sees the new watermark
 	 * can find the batch in memory. */
 	sl_tail_push(&sh->tail, bb->first_lo, bb->records, bb->mem, bb->len);
@@ -318,6 +345,20 @@ static void commit_complete(struct batch_buf *bb)
 	for (uint32_t i = 0; i < bb->app_count; i++)
 		app_finish(sh, bb->apps[i], SL_APPEND_OK);
 	buf_reset(bb);
+}
+
+/* Every completion of a commit has arrived: finish it, and the younger
+ * ones that completed before it, in submission order. */
+static void commit_complete(struct batch_buf *bb)
+{
+	struct sl_shard *sh = bb->sh;
+	bb->completed = true;
+	while (sh->commit_n > 0) {
+		struct batch_buf *old = &sh->bufs[sh->commit_q[sh->commit_head]];
+		if (!old->completed)
+			break;
+		commit_finish(old);
+	}
 }
 
 static void commit_io_done(struct sl_io_req *req)
@@ -558,6 +599,22 @@ static bool need_roll(const struct sl_shard *sh, uint32_t len, uint64_t now_ms)
 	return seg->size + len > o->segment_bytes || now_ms - seg->created_ms >= o->segment_age_ms;
 }
 
+/* The batch header flag a batch submitted now carries: OVERLAPPED when an
+ * older commit of the shard is in flight (it may reach the disk first;
+ * recovery's torn-tail rule relies on the flag). */
+static uint8_t overlap_flag(const struct sl_shard *sh)
+{
+	return sh->commit_n > 0 ? SL_SEG_BATCH_F_OVERLAPPED : 0;
+}
+
+/* Finish the open batch (header, CRC, padding), flagged as it would go
+ * out now. */
+static void batch_seal(struct sl_shard *sh, struct batch_buf *bb)
+{
+	bb->b.flags = overlap_flag(sh);
+	bb->len = (uint32_t)sl_seg_batch_finish(&bb->b, batch_align(sh->st));
+}
+
 /*
  * Seal the open batch and submit it. 0, -EBUSY (queue full: try later),
  * -EINPROGRESS (it waits for the roll it began, or one under way).
@@ -568,7 +625,7 @@ static int submit(struct writer *w, struct sl_shard *sh)
 	struct sl_io *io = w->io;
 	int rc;
 
-	SL_ASSERT(sh->inflight == -1);
+	SL_ASSERT(sh->commit_n < sh->nbufs - 1);
 	SL_ASSERT(bb->records > 0);
 	if (sh->seg.roll_step != ROLL_NONE) {
 		if (!sh->seg.roll_queued)
@@ -576,14 +633,21 @@ static int submit(struct writer *w, struct sl_shard *sh)
 		return -EINPROGRESS;
 	}
 	if (bb->len == 0)
-		bb->len = (uint32_t)sl_seg_batch_finish(&bb->b, batch_align(sh->st));
+		batch_seal(sh, bb);
 	if (need_roll(sh, bb->len, sl_clock_wall_ms())) {
-		if (sh->seg.prealloc_len != 0)
-			return -EINPROGRESS; /* the segment's fallocate first */
+		if (sh->seg.prealloc_len != 0 || sh->commit_n > 0)
+			return -EINPROGRESS; /* the segment's fallocate, commits first */
 		sh->seg.roll_whole = sh->seg.fd >= 0 &&
 				     sh->seg.size + bb->len > sh->st->opt.segment_bytes;
 		roll_begin(w, sh, bb->first_lo);
 		return -EINPROGRESS;
+	}
+	if (bb->b.flags != overlap_flag(sh)) {
+		/* Sealed full while an older commit was in flight, which has
+		 * completed since (or the other way round): say what is true. */
+		bb->b.flags = overlap_flag(sh);
+		rc = sl_seg_batch_set_flags(bb->mem, bb->len, bb->b.flags);
+		SL_ASSERT(rc == 0);
 	}
 	bb->off = sh->seg.size;
 	bb->result = 0;
@@ -604,8 +668,13 @@ static int submit(struct writer *w, struct sl_shard *sh)
 		return 0;
 	}
 	bb->pending = bb->synced ? 2 : 1;
+	bb->queued = true;
+	if (sh->commit_n > 0)
+		wc_add(w, SC_COMMITS_OVERLAPPED, 1);
 	sh->seg.size += bb->len;
-	sh->inflight = sh->filling;
+	sh->commit_q[(sh->commit_head + sh->commit_n) % SL_STORE_COMMITS_MAX] = sh->filling;
+	sh->commit_n++;
+	sh->inflight = sh->commit_q[sh->commit_head];
 	sh->filling = -1;
 	return 0;
 }
@@ -629,12 +698,17 @@ static size_t batch_room(const struct sl_store *st, const struct batch_buf *bb)
 	return limit > used ? limit - used : 0;
 }
 
-/* Pick the buffer to fill: the one not in flight. -1 if it is sealed. */
+/* Pick the buffer to fill: one not in flight. -1 if the open one is
+ * sealed (or, with every buffer but it in flight, none is free). */
 static int open_buffer(struct sl_shard *sh, uint64_t now_ns)
 {
 	if (sh->filling >= 0)
 		return sh->bufs[sh->filling].len == 0 ? sh->filling : -1;
-	int i = sh->inflight == 0 ? 1 : 0;
+	int i = 0;
+	while ((unsigned)i < sh->nbufs && sh->bufs[i].queued)
+		i++;
+	if ((unsigned)i == sh->nbufs)
+		return -1;
 	struct batch_buf *bb = &sh->bufs[i];
 	SL_ASSERT(bb->records == 0 && bb->app_count == 0);
 	/* The tail of the buffer is roll()'s scratch for a segment header. */
@@ -656,7 +730,7 @@ static int place(struct sl_shard *sh, struct sl_append *a, uint64_t now_ns)
 	struct batch_buf *bb = &sh->bufs[i];
 	if (bb->app_count == SL_STORE_APPS_PER_BATCH || append_bytes(a) > batch_room(sh->st, bb)) {
 		SL_ASSERT(bb->records > 0); /* sl_store_append refuses what never fits */
-		bb->len = (uint32_t)sl_seg_batch_finish(&bb->b, batch_align(sh->st));
+		batch_seal(sh, bb);
 		return -ENOSPC;
 	}
 	uint64_t arrival =
@@ -804,7 +878,7 @@ static uint32_t drain_removed(struct sl_shard *sh)
  */
 static void shard_adopt(struct writer *w, struct sl_shard *sh)
 {
-	for (int i = 0; i < 2; i++) {
+	for (unsigned i = 0; i < sh->nbufs; i++) {
 		struct batch_buf *bb = &sh->bufs[i];
 		int rc = w->io->ops->buffer_register(w->io, bb->mem, bb->cap);
 		bb->buf_index = rc >= 0 ? rc : -1;
@@ -830,7 +904,7 @@ static void shard_adopt(struct writer *w, struct sl_shard *sh)
 /* The writer drops a shard (nothing in flight): clear its table slots. */
 static void shard_let_go(struct writer *w, struct sl_shard *sh)
 {
-	for (int i = 0; i < 2; i++) {
+	for (unsigned i = 0; i < sh->nbufs; i++) {
 		struct batch_buf *bb = &sh->bufs[i];
 		if (bb->buf_index >= 0)
 			w->io->ops->buffer_unregister(w->io, bb->buf_index);
@@ -891,13 +965,18 @@ static uint32_t pump(struct writer *w, struct sl_shard *sh, uint64_t now_ns, boo
 	}
 	if (prealloc(w, sh))
 		progress++;
-	if (sh->filling < 0 || sh->inflight >= 0)
+	if (sh->filling < 0 || sh->commit_n >= sh->nbufs - 1)
 		return progress;
 	struct batch_buf *bb = &sh->bufs[sh->filling];
 	if (bb->records == 0)
 		return progress;
 	uint64_t linger_ns = (uint64_t)sh->st->opt.linger_us * SL_NS_PER_US;
 	bool full = bb->len != 0 || sh->held != NULL;
+	/* Group commit: a batch that is not full waits for the commit in
+	 * flight (it gathers what arrives meanwhile); only a full one goes
+	 * out beside it (storage.commits_inflight). */
+	if (sh->commit_n > 0 && !full)
+		return progress;
 	if (full || stopping || now_ns - bb->opened_ns >= linger_ns) {
 		if (submit(w, sh) == 0)
 			progress++;

@@ -145,7 +145,8 @@ static const struct cmd segment_cmds[] = {
      "PATH [--records] [--limit N]\n"
      "\n"
      "Prints the header, then one line per batch (offset, length, base_seq,\n"
-     "counts, arrival range) and its dedupe entries; with --records one line\n"
+     "counts, arrival range; \"overlapped\" when it was written while an older\n"
+     "commit was in flight) and its dedupe entries; with --records one line\n"
      "per record (sequence number, arrival, key, data length and the first\n"
      "32 data bytes in hex). --limit N prints at most N batches. Stops at the\n"
      "first bad batch with the line `segment verify` would print.\n"
@@ -1102,7 +1103,22 @@ static int batch_problem(struct seg_file *f, int rc)
 	if (next < 0)
 		return seg_fail(f, SEG_IO_ERROR, off, "%s; then, searching on: %s", reason,
 				strerror((int)-next));
-	rc = seg_fail(f, next == 0 ? SEG_TORN_TAIL : SEG_CORRUPT, off, "%s", reason);
+	/* Batches written beside the bad one's commit (OVERLAPPED) and only
+	 * those: commits in flight together at a crash, a torn tail as
+	 * recovery judges it (docs/formats/segment.md). */
+	unsigned younger = 0;
+	int only = next > 0 ? sl_seg_scan_only_overlapped(&f->scan, (uint64_t)next, f->next_seq,
+							  SL_SEG_OVERLAPPED_MAX, &younger)
+			    : 0;
+	if (only < 0)
+		return seg_fail(f, SEG_IO_ERROR, off, "%s; then, searching on: %s", reason,
+				strerror(-only));
+	if (only > 0)
+		rc = seg_fail(f, SEG_TORN_TAIL, off,
+			      "%s; then %u batch(es) written while it was in flight, never acked",
+			      reason, younger);
+	else
+		rc = seg_fail(f, next == 0 ? SEG_TORN_TAIL : SEG_CORRUPT, off, "%s", reason);
 	f->problem.valid_after = (uint64_t)next;
 	return rc;
 }
@@ -1537,10 +1553,11 @@ static void print_batch(const struct seg_file *f, const struct sl_seg_batch *b,
 	char seq[SL_U128_DEC_BUF], t1[ISO_BUF], t2[ISO_BUF];
 
 	printf("batch %" PRIu64 " at offset %" PRIu64 ": batch_len %" PRIu32
-	       ", base_seq %s, %" PRIu32 " records, %u dedupe, arrival %s..%s\n",
+	       ", base_seq %s, %" PRIu32 " records, %u dedupe, arrival %s..%s%s\n",
 	       f->batch_count - 1, f->batch_off, b->batch_len, dec128(b->base_seq, seq),
 	       b->record_count, (unsigned)b->dedupe_count, sl_cli_iso_ms(b->first_arrival_ms, t1),
-	       sl_cli_iso_ms(b->last_arrival_ms, t2));
+	       sl_cli_iso_ms(b->last_arrival_ms, t2),
+	       (b->flags & SL_SEG_BATCH_F_OVERLAPPED) ? ", overlapped" : "");
 	print_dedupe(bytes, b);
 	if (records)
 		print_records(bytes, b);
@@ -1581,11 +1598,12 @@ static json_t *batch_json(const struct seg_file *f, const struct sl_seg_batch *b
 			  const uint8_t *bytes)
 {
 	return json_pack(
-	    "{s:o, s:I, s:I, s:o, s:I, s:i, s:o, s:o, s:o}", "offset", json_u64(f->batch_off),
+	    "{s:o, s:I, s:I, s:o, s:I, s:i, s:o, s:o, s:b, s:o}", "offset", json_u64(f->batch_off),
 	    "batch_len", (json_int_t)b->batch_len, "payload_len", (json_int_t)b->payload_len,
 	    "base_seq", json_dec128(b->base_seq), "record_count", (json_int_t)b->record_count,
 	    "dedupe_count", (int)b->dedupe_count, "first_arrival_ms", json_u64(b->first_arrival_ms),
-	    "last_arrival_ms", json_u64(b->last_arrival_ms), "dedupe", dedupe_json(bytes, b));
+	    "last_arrival_ms", json_u64(b->last_arrival_ms), "overlapped",
+	    (b->flags & SL_SEG_BATCH_F_OVERLAPPED) != 0, "dedupe", dedupe_json(bytes, b));
 }
 
 static json_t *record_json(const struct sl_seg_record *r)

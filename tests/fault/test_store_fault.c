@@ -37,6 +37,13 @@
  *    batches several) with write EIO at a random write N in [3, 30]; after
  *    a reopen every append whose done said OK reads back byte for byte.
  *    The seed is printed; SL_FAULT_SEED=<n> replays it.
+ * 8. Commits in flight together (storage.commits_inflight 3, 64 KiB
+ *    batches, a burst of 8 KiB appends, so full batches go out beside the
+ *    commits in flight): fsync EIO at the second commit. The commit written
+ *    beside it completes without error and is still never acked
+ *    (commits_after_failed); acked appends come first and consecutive,
+ *    every later one INTERNAL or -EIO; after a reopen without faults the
+ *    shard takes writes and every acked append reads back.
  *
  * Each case runs in a child process: an engine that aborts or hangs
  * (over CASE_TIMEOUT_S) on a fault fails that case, and the others run.
@@ -704,6 +711,76 @@ static void case_random(uint64_t seed)
 	env_fini(&e);
 }
 
+/* ---- case 8: a failed commit with a younger one in flight ---- */
+
+#define BURST_APPENDS 64
+
+static void case_overlapped(void)
+{
+	static struct big_append b[BURST_APPENDS];
+	static int rcs[BURST_APPENDS];
+	fprintf(stderr, "store_fault: fsync EIO with commits in flight together\n");
+	/* fdatasyncs: the roll's two, commit 1's, then commit 2's. */
+	struct sl_io_fault_plan plan = {.fsync_eio_at = ROLL_FSYNCS + 2};
+	struct env e;
+	CHECK(env_init(&e, "fault-overlap"));
+	e.o.batch_bytes = 64u << 10;
+	e.o.commits_inflight = 3;
+	CHECK(env_open(&e, &plan) == 0);
+	if (e.st == NULL)
+		return;
+	env_create_stream(&e);
+	for (int i = 0; i < BURST_APPENDS; i++) {
+		struct tu_append *t = &b[i].t;
+		tu_append_init(t, e.stream, 0, 700 + (uint64_t)i, 1);
+		for (uint32_t k = 0; k < BIG_DATA; k++)
+			b[i].big[k] = (uint8_t)(i * 13 + k);
+		t->recs[0].data = b[i].big;
+		t->recs[0].data_len = BIG_DATA;
+		rcs[i] = enqueue(&e, t);
+		CHECK(rcs[i] == 0 || rcs[i] == -EIO);
+	}
+	int ok = 0, failed = 0;
+	sl_u128 end = 0;
+	for (int i = 0; i < BURST_APPENDS; i++) {
+		if (rcs[i] == 0)
+			CHECK(tu_wait(&b[i].t, WAIT_MS));
+		const struct sl_append *a = &b[i].t.app;
+		if (rcs[i] == 0 && a->status == SL_APPEND_OK) {
+			CHECK(failed == 0);
+			CHECK(ok == 0 || a->first_seq == end);
+			end = a->first_seq + a->record_count;
+			ok++;
+		} else {
+			CHECK(rcs[i] == -EIO || a->status == SL_APPEND_INTERNAL);
+			failed++;
+		}
+	}
+	CHECK(ok > 0 && failed > 0);
+	CHECK(wait_error(&e, WAIT_MS) == -EIO);
+	CHECK(tu_storage_counter("commits_overlapped") >= 1);
+	CHECK_EQ_U64(tu_storage_counter("commit_failed"), 1);
+	CHECK(tu_storage_counter("commits_after_failed") >= 1);
+	env_close(&e);
+
+	if (!env_reopen(&e))
+		return;
+	CHECK_EQ_U64(env_status(&e).error, 0);
+	int n = read_all(&e);
+	CHECK(n >= ok); /* the failed commit's batch may be there: never acked */
+	for (int i = 0; i < ok; i++)
+		CHECK(present(&b[i].t, n));
+	if (n > 0)
+		check_next_seq(&e, rrecs[n - 1].seq + 1, 799);
+	env_fini(&e);
+}
+
+static void run_overlapped(uint64_t arg)
+{
+	(void)arg;
+	case_overlapped();
+}
+
 static uint64_t pick_seed(void)
 {
 	const char *s = getenv("SL_FAULT_SEED");
@@ -882,6 +959,7 @@ int main(void)
 		run_case("roll step fails", run_roll_step, step);
 	run_case("roll without queue room", run_roll_stuck, 0);
 	run_case("torn tail", run_torn, 0);
+	run_case("fsync EIO with commits in flight together", run_overlapped, 0);
 	uint64_t seed = pick_seed();
 	for (uint64_t i = 0; i < RANDOM_ROUNDS; i++)
 		run_case("random write EIO", case_random, seed + i);

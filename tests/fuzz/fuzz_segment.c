@@ -17,9 +17,10 @@
  * dedupe entries begin, lengths and arrival times in bounds; and a checked
  * batch rebuilt through the builder from what was decoded, its dedupe
  * entries added interleaved with the records (entry i before record i, the
- * rest after the last), comes out byte for byte the same (the format has one
- * encoding for a given content, padding aside, and the builder puts entries
- * behind the records in the order added whenever they were added).
+ * rest after the last) and its flags set, comes out byte for byte the same
+ * (the format has one encoding for a given content, padding aside, and the
+ * builder puts entries behind the records in the order added whenever they
+ * were added).
  */
 #include <errno.h>
 #include <stdint.h>
@@ -149,6 +150,7 @@ static void rebuild_batch(const uint8_t *p, const struct sl_seg_batch *b)
 							  rebuild_arrival_ms[i]) == 0);
 	}
 	SL_ASSERT(sb.dedupe_added == b->dedupe_count);
+	sb.flags = b->flags;
 	size_t len = sl_seg_batch_finish(&sb, SL_SEG_BATCH_ALIGN);
 	SL_ASSERT(len >= used);
 	SL_ASSERT(len <= b->batch_len);

@@ -8,7 +8,9 @@
  * truncate). Invariants: no crash or sanitizer report; the walk ends (it
  * moves forward on every good batch); a stop is at an offset inside the
  * file; a valid batch "found after" lies after the stop, inside the file,
- * and walking from it succeeds.
+ * and walking from it succeeds; the check for batches written beside a
+ * failed commit (sl_seg_scan_only_overlapped) ends with 0 or 1 and counts
+ * within its bound.
  */
 #include <errno.h>
 #include <stdint.h>
@@ -65,6 +67,13 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			SL_ASSERT((uint64_t)later < size);
 			s.off = (uint64_t)later;
 			SL_ASSERT(sl_seg_scan_next(&s, &b, &bytes) == 0);
+			/* Recovery's rule for commits in flight together: it
+			 * ends, and counts no more than it was allowed. */
+			unsigned n = 0;
+			int only = sl_seg_scan_only_overlapped(&s, (uint64_t)later, 0,
+							       SL_SEG_OVERLAPPED_MAX, &n);
+			SL_ASSERT(only == 0 || only == 1);
+			SL_ASSERT(only == 0 || n <= SL_SEG_OVERLAPPED_MAX);
 		}
 	} else {
 		SL_ASSERT(rc == 1);

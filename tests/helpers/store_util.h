@@ -64,6 +64,7 @@ static inline void tu_options(struct sl_store_options *o, const char *dir)
 	o->segment_age_ms = 3600u * 1000u;
 	o->batch_bytes = 256u << 10;
 	o->linger_us = 0;
+	o->commits_inflight = 2; /* the configuration default */
 	o->ring_slots = 1024;
 }
 

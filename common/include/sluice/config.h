@@ -111,6 +111,7 @@ struct sl_config {
 	uint32_t storage_segment_age_s;
 	uint32_t storage_batch_kb;
 	uint32_t storage_linger_us;
+	uint32_t storage_commits_inflight;
 	uint32_t storage_preallocate_mb;
 	uint32_t storage_ring_slots;
 	bool storage_direct_io;

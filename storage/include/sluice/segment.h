@@ -29,7 +29,10 @@
  *   off size field
  *     0    4 magic            0x534C4254 "SLBT"
  *     4    1 version          1
- *     5    1 flags            0 (reserved)
+ *     5    1 flags            bit 0 OVERLAPPED: written while an older
+ *                             commit of the shard was still in flight (it
+ *                             may reach the disk before that one); other
+ *                             bits 0
  *     6    2 header_len       64
  *     8    4 batch_len        bytes from this header to the next batch:
  *                             header + payload + zero padding; a multiple
@@ -68,7 +71,8 @@
  *     7    4 data_len         key_len + data_len <= SL_RECORD_SIZE_LIMIT
  *    11      key, [16-byte explicit hash key], data
  *
- * Rules a reader checks (sl_seg_batch_check): magic, version, flags 0,
+ * Rules a reader checks (sl_seg_batch_check): magic, version, flags only
+ * bit 0,
  * header_len, 64 + payload_len <= batch_len with less than 4096 bytes of
  * padding, batch_len a multiple of 8 and at most SL_SEG_BATCH_BYTES_MAX,
  * record_count 1..SL_SEG_BATCH_RECORDS_MAX, dedupe_count at most
@@ -104,6 +108,10 @@
 #define SL_SEG_BATCH_BYTES_MAX     (64u << 20)
 #define SL_SEG_BATCH_RECORDS_MAX   (1u << 20)
 #define SL_SEG_DEDUPE_MAX          4096u
+#define SL_SEG_BATCH_F_OVERLAPPED  0x01u /* batch header flags, bit 0 */
+/* OVERLAPPED batches at most in flight behind one commit (the writer's
+ * storage.commits_inflight is at most this + 1). */
+#define SL_SEG_OVERLAPPED_MAX 3u
 
 SL_STATIC_ASSERT(SL_SEG_HEADER_USED <= SL_SEG_HEADER_BYTES);
 SL_STATIC_ASSERT(SL_SEG_HEADER_BYTES % 4096 == 0);
@@ -121,6 +129,7 @@ struct sl_seg_header {
 
 /* A batch header, decoded. */
 struct sl_seg_batch {
+	uint8_t flags; /* SL_SEG_BATCH_F_* */
 	uint32_t batch_len;
 	uint32_t payload_len;
 	sl_u128 base_seq;
@@ -199,6 +208,7 @@ struct sl_seg_builder {
 	uint16_t dedupe_added;
 	uint64_t first_arrival_ms;
 	uint64_t last_arrival_ms;
+	uint8_t flags; /* written by finish (begin clears it) */
 };
 
 void sl_seg_batch_begin(struct sl_seg_builder *b, uint8_t *buf, size_t cap, sl_u128 base_seq,
@@ -212,6 +222,13 @@ int sl_seg_batch_add_record(struct sl_seg_builder *b, const struct sl_record *r,
  * mind). Returns batch_len. Asserts at least one record.
  */
 size_t sl_seg_batch_finish(struct sl_seg_builder *b, size_t align);
+
+/*
+ * Change the flags of a finished batch (buf, whole) in place and write its
+ * CRC again (a pass over the payload). Returns 0, or -EBADMSG when buf
+ * does not hold a valid batch or flags has an unknown bit.
+ */
+int sl_seg_batch_set_flags(uint8_t *buf, size_t len, uint8_t flags);
 
 /*
  * Check the batch header at buf (len bytes available, at least

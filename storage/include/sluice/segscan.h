@@ -52,4 +52,14 @@ int sl_seg_scan_next(struct sl_seg_scan *s, struct sl_seg_batch *b, const uint8_
  */
 int64_t sl_seg_scan_find_valid(struct sl_seg_scan *s, uint64_t from);
 
+/*
+ * Whether the valid batches from `from` (a valid one) to the end of the
+ * file are all flagged OVERLAPPED, hold records after `after` with its high
+ * 64 bits, and number at most `max`: commits that were in flight beside a
+ * failed one before them, never acked (docs/formats/segment.md). 1 (and
+ * *count), 0, or -errno. Moves s->off.
+ */
+int sl_seg_scan_only_overlapped(struct sl_seg_scan *s, uint64_t from, sl_u128 after,
+				unsigned max, unsigned *count);
+
 #endif /* SLUICE_SEGSCAN_H */

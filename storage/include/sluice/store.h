@@ -43,6 +43,7 @@ struct sl_store_options {
 	uint64_t segment_age_ms; /* roll when the active segment is this old */
 	uint32_t batch_bytes;    /* a batch buffer; also the largest append */
 	uint32_t linger_us;      /* wait this long for more before submitting */
+	uint32_t commits_inflight; /* group commits a shard keeps in flight, 1..4 */
 	uint64_t prealloc_bytes; /* reserve this much ahead of the batches; 0: off */
 	uint32_t ring_slots;     /* per shard, power of two */
 	bool direct_io;          /* O_DIRECT segment writes (4 KiB padded) */

@@ -179,6 +179,7 @@ static const char *const key_names[] = {
     "storage.batch_kb",
     "storage.linger_us",
     "storage.preallocate_mb",
+    "storage.commits_inflight",
     "storage.ring_slots",
     "storage.direct_io",
     "storage.tail_kb",
@@ -243,6 +244,7 @@ static const char defaults_text[] = "[daemon]\n"
 				    "batch_kb = 2048\n"
 				    "linger_us = 0\n"
 				    "preallocate_mb = 64\n"
+				    "commits_inflight = 2\n"
 				    "ring_slots = 4096\n"
 				    "direct_io = true\n"
 				    "tail_kb = 1024\n";
@@ -1054,6 +1056,7 @@ static void test_format(void)
 	    {"storage.batch_kb", "512"},
 	    {"storage.linger_us", "200"},
 	    {"storage.preallocate_mb", "0"},
+	    {"storage.commits_inflight", "3"},
 	    {"storage.ring_slots", "1024"},
 	    {"storage.direct_io", "no"},
 	    {"storage.tail_kb", "0"},
@@ -1123,6 +1126,7 @@ static void test_format(void)
 			    "batch_kb = 512\n"
 			    "linger_us = 200\n"
 			    "preallocate_mb = 0\n"
+			    "commits_inflight = 3\n"
 			    "ring_slots = 1024\n"
 			    "direct_io = false\n"
 			    "tail_kb = 0\n");

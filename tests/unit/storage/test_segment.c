@@ -1063,7 +1063,9 @@ static const struct mutation mutations[] = {
     {"unchanged", 0, 0, {{8, 4, BASE_LEN}}},
     {"magic", -EBADMSG, -EBADMSG, {{0, 1, 'X'}}},
     {"version 2", -EBADMSG, -EBADMSG, {{4, 1, 2}}},
-    {"flags", -EBADMSG, -EBADMSG, {{5, 1, 1}}},
+    {"flags bit 0 (OVERLAPPED)", 0, 0, {{5, 1, 1}}},
+    {"flags bit 1", -EBADMSG, -EBADMSG, {{5, 1, 2}}},
+    {"flags bit 7", -EBADMSG, -EBADMSG, {{5, 1, 0x80}}},
     {"header_len 56", -EBADMSG, -EBADMSG, {{6, 2, 56}}},
     {"header_len 72", -EBADMSG, -EBADMSG, {{6, 2, 72}}},
     {"batch_len below used", -EBADMSG, -EBADMSG, {{8, 4, 208}}},
@@ -1156,6 +1158,46 @@ static void test_structure(void)
 		CHECK_EQ_U64(rc, mu->rc);
 		CHECK_EQ_U64(header_rc, mu->header_rc);
 	}
+}
+
+/*
+ * The OVERLAPPED flag: the builder writes what it is given, the decoder
+ * returns it, and sl_seg_batch_set_flags changes it in place with a CRC
+ * that checks again; unknown bits, or a buffer that is not a valid batch,
+ * are refused and leave it as it was.
+ */
+static void test_batch_flags(void)
+{
+	static uint8_t buf[MUT_CAP], copy[MUT_CAP];
+	struct sl_seg_builder bld;
+	struct sl_seg_batch b;
+	struct sl_record r = make_record("k", "data");
+
+	sl_seg_batch_begin(&bld, buf, sizeof(buf), sl_u128_make(3, 10), FIRST_MS);
+	CHECK_EQ_U64(bld.flags, 0);
+	CHECK_EQ_U64(sl_seg_batch_add_record(&bld, &r, FIRST_MS), 0);
+	bld.flags = SL_SEG_BATCH_F_OVERLAPPED;
+	size_t len = sl_seg_batch_finish(&bld, 8);
+	CHECK_EQ_U64(buf[5], SL_SEG_BATCH_F_OVERLAPPED);
+	CHECK_EQ_U64(sl_seg_batch_check(buf, len, &b), 0);
+	CHECK_EQ_U64(b.flags, SL_SEG_BATCH_F_OVERLAPPED);
+	uint32_t crc1 = (uint32_t)get_be(buf + 60, 4);
+
+	CHECK_EQ_U64(sl_seg_batch_set_flags(buf, len, 0), 0);
+	CHECK_EQ_U64(sl_seg_batch_check(buf, len, &b), 0);
+	CHECK_EQ_U64(b.flags, 0);
+	CHECK(get_be(buf + 60, 4) != crc1);
+	CHECK_EQ_U64(sl_seg_batch_set_flags(buf, len, SL_SEG_BATCH_F_OVERLAPPED), 0);
+	CHECK_EQ_U64(get_be(buf + 60, 4), crc1);
+
+	memcpy(copy, buf, len);
+	CHECK_EQ_U64(sl_seg_batch_set_flags(buf, len, 0x02), -EBADMSG);
+	CHECK(memcmp(copy, buf, len) == 0);
+	buf[64 + 11] ^= 0x01; /* a key byte: the CRC no longer holds */
+	memcpy(copy, buf, len);
+	CHECK_EQ_U64(sl_seg_batch_set_flags(buf, len, 0), -EBADMSG);
+	CHECK(memcmp(copy, buf, len) == 0);
+	CHECK_EQ_U64(sl_seg_batch_set_flags(buf, 63, 0), -EBADMSG);
 }
 
 /* The per-record limits at their boundaries, with lengths moved, not added. */
@@ -1358,6 +1400,7 @@ int main(void)
 	test_bit_flips();
 	test_structure();
 	test_record_limits();
+	test_batch_flags();
 	test_builder_asserts();
 	test_file_name();
 	free(pool);

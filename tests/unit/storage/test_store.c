@@ -911,6 +911,97 @@ static void test_preallocate_whole(void)
 	tu_rmtree(dir);
 }
 
+/*
+ * Commits in flight together (storage.commits_inflight): a bad batch
+ * followed only by batches flagged OVERLAPPED, at most
+ * SL_STORE_COMMITS_MAX - 1 of them, is a torn tail (truncated, the shard
+ * writable, the next record follows the last good batch); one more, or one
+ * unflagged batch among them, is corruption in the middle (-EUCLEAN,
+ * nothing truncated). The file is edited in memory: batch `bad` gets a
+ * flipped data byte, every batch after it the flag.
+ */
+static void overlapped_case(unsigned batches, unsigned bad, bool flag_last, bool want_torn)
+{
+	char dir[64], shard_dir[128], name[64], path[256];
+	static uint8_t file[1 << 20];
+	uint64_t offs[16];
+	struct sl_store_options o;
+	struct sl_store *st;
+	struct tu_writer w;
+	struct sl_shard_status ss;
+	SL_ASSERT(batches <= SL_ARRAY_SIZE(offs) && bad < batches);
+	CHECK(tu_tmpdir(dir, sizeof(dir), "overlap") != NULL);
+	tu_options(&o, dir);
+	CHECK(sl_store_open(&o, &st) == 0);
+	struct sl_meta_stream s = make_stream("overlap", SL_DURABILITY_FSYNC);
+	CHECK(sl_store_stream_create(st, &s, 1) == 0);
+	tu_writer_start(&w, st, 0);
+	for (uint32_t i = 0; i < batches; i++) { /* one append, one commit, one batch each */
+		tu_append_init(&apps[i], s.id, 0, 300 + i, 2);
+		CHECK(sl_store_append(st, &apps[i].app) == 0);
+		CHECK(tu_wait(&apps[i], 5000) && apps[i].app.status == SL_APPEND_OK);
+	}
+	CHECK(tu_writer_stop(&w) == 0);
+	sl_store_close(st);
+
+	snprintf(shard_dir, sizeof(shard_dir), "%s/shards/%u/0", dir, s.id);
+	CHECK(newest_seg(shard_dir, name, sizeof(name)) == 1);
+	snprintf(path, sizeof(path), "%s/%s", shard_dir, name);
+	int fd = open(path, O_RDWR);
+	CHECK(fd >= 0);
+	ssize_t size = pread(fd, file, sizeof(file), 0);
+	CHECK(size > 0 && (size_t)size < sizeof(file));
+	uint64_t off = SL_SEG_HEADER_BYTES;
+	for (unsigned i = 0; i < batches; i++) {
+		struct sl_seg_batch b;
+		CHECK(sl_seg_batch_check(file + off, (size_t)size - off, &b) == 0);
+		CHECK_EQ_U64(b.flags, 0);
+		offs[i] = off;
+		off += b.batch_len;
+	}
+	CHECK_EQ_U64(off, (uint64_t)size);
+	for (unsigned i = bad + 1; i < batches; i++) {
+		if (i + 1 == batches && !flag_last)
+			break;
+		size_t len = (i + 1 < batches ? offs[i + 1] : (uint64_t)size) - offs[i];
+		CHECK(sl_seg_batch_set_flags(file + offs[i], len, SL_SEG_BATCH_F_OVERLAPPED) == 0);
+	}
+	file[offs[bad] + SL_SEG_BATCH_HEADER_BYTES + SL_SEG_RECORD_HEADER_BYTES] ^= 0x01;
+	CHECK(pwrite(fd, file, (size_t)size, 0) == size);
+	close(fd);
+
+	CHECK(sl_store_open(&o, &st) == 0);
+	struct sl_shard *sh = sl_store_shard(st, s.id, 0);
+	sl_store_shard_status(sh, &ss);
+	struct stat sb;
+	CHECK(stat(path, &sb) == 0);
+	CHECK_EQ_U64(ss.visible_seq, apps[0].app.first_seq + 2 * bad);
+	if (want_torn) {
+		CHECK_EQ_U64(ss.error, 0);
+		CHECK_EQ_U64((uint64_t)sb.st_size, offs[bad]);
+		tu_writer_start(&w, st, 0);
+		tu_append_init(&apps[batches], s.id, 0, 399, 1);
+		CHECK(sl_store_append(st, &apps[batches].app) == 0);
+		CHECK(tu_wait(&apps[batches], 5000) && apps[batches].app.status == SL_APPEND_OK);
+		CHECK_EQ_U64(apps[batches].app.first_seq, apps[0].app.first_seq + 2 * bad);
+		CHECK(tu_writer_stop(&w) == 0);
+	} else {
+		CHECK_EQ_U64(ss.error, -EUCLEAN);
+		CHECK_EQ_U64((uint64_t)sb.st_size, (uint64_t)size); /* nothing truncated */
+	}
+	sl_store_close(st);
+	tu_rmtree(dir);
+}
+
+static void test_recovery_overlapped(void)
+{
+	overlapped_case(3, 1, true, true);  /* one flagged batch after the bad one */
+	overlapped_case(6, 2, true, true);  /* three: the most in flight behind one */
+	overlapped_case(7, 2, true, false); /* four: more than can be in flight */
+	overlapped_case(5, 2, false, false); /* the last one unflagged */
+	overlapped_case(4, 3, true, true);  /* the bad batch last: a plain torn tail */
+}
+
 int main(void)
 {
 	test_preallocate();
@@ -918,6 +1009,7 @@ int main(void)
 	test_tmp_index_cleanup();
 	test_tail_cache();
 	test_recovery_judgement();
+	test_recovery_overlapped();
 	test_dedupe_restore();
 	test_retention();
 	test_writer_index();

@@ -78,7 +78,7 @@ def dedupe_bytes(d):
         struct.pack(">HHHH", d["record_count"], d["entry_index"], d["entry_count"], 0)
 
 
-def batch_bytes(base_seq, records, dedupe=(), align=8):
+def batch_bytes(base_seq, records, dedupe=(), align=8, flags=0):
     """A batch: records is a list of (arrival_ms, key, data, hash_key|None).
 
     A record arriving before record 0 is stored at record 0's time, as the
@@ -91,7 +91,7 @@ def batch_bytes(base_seq, records, dedupe=(), align=8):
     used = BATCH_HEADER_BYTES + len(payload)
     batch_len = (used + align - 1) // align * align
     last = max(r[0] for r in records)
-    head = struct.pack(">IBBHII", BATCH_MAGIC, 1, 0, BATCH_HEADER_BYTES, batch_len,
+    head = struct.pack(">IBBHII", BATCH_MAGIC, 1, flags, BATCH_HEADER_BYTES, batch_len,
                        len(payload))
     head += u128(base_seq) + struct.pack(">IHHQQI", len(records), len(dedupe), 0, first,
                                          last, 0)
@@ -119,13 +119,14 @@ BATCHES = [
 ]
 
 
-def build(batches=BATCHES, base_seq=BASE):
-    """A segment file's bytes and each batch's offset."""
+def build(batches=BATCHES, base_seq=BASE, overlapped=()):
+    """A segment file's bytes and each batch's offset; the batches whose
+    index is in `overlapped` carry flags bit 0 (OVERLAPPED)."""
     data = segment_header(3, 9, base_seq, T0 - 60000)
     offsets = []
-    for seq, recs, dedupe, align in batches:
+    for i, (seq, recs, dedupe, align) in enumerate(batches):
         offsets.append(len(data))
-        data += batch_bytes(seq, recs, dedupe, align)
+        data += batch_bytes(seq, recs, dedupe, align, 1 if i in overlapped else 0)
     return data, offsets
 
 
@@ -207,6 +208,44 @@ class SegmentCliTest(ExitAssertions, unittest.TestCase):
                          rf"^{re.escape(path)}: corrupt batch at offset {self.off[1]} "
                          rf"\(checksum[^)]*\); "
                          rf"valid data follows at offset {self.off[2]}\n$")
+
+    def test_verify_overlapped(self):
+        # Batch 3 written while batch 2's commit was in flight: fine as it is,
+        # and when batch 2 is damaged, a torn tail (never acked), as recovery
+        # judges it; without the flag, the same damage is corruption.
+        flagged, off = build(overlapped=(2,))
+        self.assertEqual(off, self.off)
+        path = self.write("overlapped.seg", flagged)
+        self.assert_exit(run("segment", "verify", path), 0)
+        proc = run("segment", "dump", "--json", path)
+        self.assertEqual([b["overlapped"] for b in json.loads(proc.stdout)["batches"]],
+                         [False, False, True])
+        proc = run("segment", "dump", path)
+        batch_lines = [ln for ln in proc.stdout.splitlines() if ln.startswith("batch ")]
+        self.assertEqual([ln.endswith(", overlapped") for ln in batch_lines],
+                         [False, False, True])
+        data = bytearray(flagged)
+        data[self.off[1] + BATCH_HEADER_BYTES + 20] ^= 0x40  # batch 2's payload
+        path = self.write("overlapped-torn.seg", bytes(data))
+        proc = run("segment", "verify", path)
+        self.assert_exit(proc, 1)
+        self.assertEqual(proc.stdout, f"{path}: torn tail at offset {self.off[1]} "
+                                      f"({len(data) - self.off[1]} bytes after the last good "
+                                      f"batch)\n")
+        proc = run("segment", "verify", "--json", path)
+        problem = json.loads(proc.stdout)[0]["problem"]
+        self.assertEqual((problem["kind"], problem["offset"], problem["valid_after"]),
+                         ("torn_tail", self.off[1], self.off[2]))
+        self.assertIn("1 batch(es) written while it was in flight", problem["reason"])
+        # Batch 2 flagged instead of 3: batch 3 is not, so it is corruption.
+        flagged, _ = build(overlapped=(1,))
+        data = bytearray(flagged)
+        data[self.off[0] + BATCH_HEADER_BYTES + 4] ^= 0x40  # batch 1's payload
+        path = self.write("overlapped-corrupt.seg", bytes(data))
+        proc = run("segment", "verify", path)
+        self.assert_exit(proc, 1)
+        self.assertRegex(proc.stdout, rf"^{re.escape(path)}: corrupt batch at offset "
+                                      rf"{self.off[0]} ")
 
     def test_verify_bad_header(self):
         data = bytearray(self.good)
