@@ -15,7 +15,11 @@
  *   inner fsync: it sends the write alone and cancels the fsync itself.
  * - fsyncs: every asynchronous fdatasync, including the one of a
  *   write_fsync. fsync_eio_at: the inner fsync is not issued; it completes
- *   with -EIO.
+ *   with -EIO. fsync_eio_hold_writes: that failure, in a write_fsync, is
+ *   held after its write completed until that many more writes were
+ *   queued (a younger commit is then surely in flight beside the failing
+ *   one, whatever the timing), or at most 1 s, so a caller that queues
+ *   nothing more does not wait for ever.
  * - opens with O_CREAT (opens without it are not counted for the plan):
  *   open_enospc_at fails with -ENOSPC and creates nothing.
  * - torn_after_bytes: counts every byte handed to the inner sl_io, by
@@ -62,6 +66,7 @@
 #include <stdlib.h>
 
 #include <sluice/assert.h>
+#include <sluice/clock.h>
 #include <sluice/io.h>
 
 /* Injected completions waiting for poll; a power of two. */
@@ -70,6 +75,8 @@
  * At most three are ever needed (the torn crossing write, the write before
  * fsync_eio_at's fsync, a short write in a write_fsync). */
 #define SLOTS_MAX 4u
+/* fsync_eio_hold_writes: how long a failure waits at most for the writes. */
+#define HOLD_MAX_NS (1000 * SL_NS_PER_MS)
 
 SL_STATIC_ASSERT((READY_MAX & (READY_MAX - 1)) == 0);
 
@@ -88,6 +95,8 @@ struct slot {
 	uint32_t len;           /* bytes the caller asked for */
 	bool cross;             /* torn crossing: inner_len done = len reported */
 	int fres;               /* the fsync's result if the write was whole */
+	bool hold;              /* fsync_eio_hold_writes applies to fres */
+	uint64_t hold_until_writes;
 };
 
 struct fault_io {
@@ -101,6 +110,10 @@ struct fault_io {
 	bool torn;            /* the crossing write happened: drop the rest */
 	bool polling;
 	unsigned held;                   /* linked fsyncs held in slots */
+	struct sl_io_req *hold_req;      /* fsync_eio_hold_writes: the held failure */
+	int hold_res;
+	uint64_t hold_until_writes;      /* released once stats.writes reaches it */
+	uint64_t hold_since_ns;
 	unsigned synthesized;            /* fsyncs completed from slot callbacks, this poll */
 	uint32_t ready_head, ready_tail; /* free-running */
 	struct ready ready[READY_MAX];
@@ -243,8 +256,35 @@ static void slot_done(struct sl_io_req *inner)
 		/* As the kernel's link: the fsync runs only after a whole write. */
 		freq->res = res == (int)s->len ? fres : -ECANCELED;
 		freq->len = 0;
+		if (s->hold && freq->res == fres && fres != 0) {
+			f->hold_req = freq; /* fault_write*() or fault_poll release it */
+			f->hold_res = fres;
+			f->hold_until_writes = s->hold_until_writes;
+			f->hold_since_ns = sl_clock_mono_ns();
+			f->held++;
+			f->synthesized--;
+			return;
+		}
 		freq->done(freq);
 	}
+}
+
+/* Queue the held fsync failure for the next poll. */
+static void hold_release(struct fault_io *f)
+{
+	if (f->hold_req == NULL || !ready_has_room(f, 1))
+		return;
+	ready_push(f, f->hold_req, f->hold_res, 0);
+	f->hold_req = NULL;
+	SL_ASSERT(f->held > 0);
+	f->held--;
+}
+
+/* After a write was queued: release the held failure once enough were. */
+static void hold_note_write(struct fault_io *f)
+{
+	if (f->hold_req != NULL && f->stats.writes >= f->hold_until_writes)
+		hold_release(f);
 }
 
 /* Send a write to the inner sl_io through a slot; freq (or NULL) gets fres
@@ -269,6 +309,7 @@ static int slot_write(struct fault_io *f, int fd, const void *buf, uint32_t len,
 	s->len = len;
 	s->cross = wp->fate == W_CROSS;
 	s->fres = fres;
+	s->hold = false;
 	wreq->res = 0;
 	wreq->len = len;
 	if (freq != NULL) {
@@ -320,6 +361,7 @@ static int fault_write(struct sl_io *io, int fd, const void *buf, uint32_t len, 
 	if (ret < 0)
 		return ret;
 	commit_write(f, &wp);
+	hold_note_write(f);
 	return 0;
 }
 
@@ -363,10 +405,20 @@ static int fault_write_fsync(struct sl_io *io, int fd, const void *buf, uint32_t
 			wreq->len = len;
 	} else {
 		ret = slot_write(f, fd, buf, len, off, buf_index, &wp, wreq, freq, fres);
+		if (ret == 0 && fres != 0 && f->plan.fsync_eio_hold_writes != 0) {
+			struct slot *s = NULL;
+			for (unsigned i = 0; i < SLOTS_MAX && s == NULL; i++)
+				if (f->slots[i].freq == freq)
+					s = &f->slots[i];
+			SL_ASSERT(s != NULL);
+			s->hold = true;
+			s->hold_until_writes = f->stats.writes + 1 + f->plan.fsync_eio_hold_writes;
+		}
 	}
 	if (ret < 0)
 		return ret;
 	commit_write(f, &wp);
+	hold_note_write(f);
 	f->stats.fsyncs++;
 	if (!fpass && wp.fate != W_FAIL)
 		f->stats.faults_injected++;
@@ -453,6 +505,13 @@ static int fault_poll(struct sl_io *io, unsigned min_complete, uint64_t timeout_
 	int ret;
 
 	SL_ASSERT(!f->polling);
+	/* No younger write came within HOLD_MAX_NS: the held failure goes
+	 * now, so that a caller that queues nothing more does not hang. */
+	if (f->hold_req != NULL && sl_clock_mono_ns() - f->hold_since_ns > HOLD_MAX_NS) {
+		hold_release(f);
+		n = ready_count(f);
+		need = min_complete > n ? min_complete - n : 0;
+	}
 	f->polling = true;
 	for (unsigned i = 0; i < n; i++) {
 		struct ready r = f->ready[f->ready_head % READY_MAX];

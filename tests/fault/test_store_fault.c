@@ -37,9 +37,10 @@
  *    batches several) with write EIO at a random write N in [3, 30]; after
  *    a reopen every append whose done said OK reads back byte for byte.
  *    The seed is printed; SL_FAULT_SEED=<n> replays it.
- * 8. Commits in flight together (storage.commits_inflight 3, 64 KiB
+ * 8. Commits in flight together (storage.commits_inflight 2, 64 KiB
  *    batches, a burst of 8 KiB appends, so full batches go out beside the
- *    commits in flight): fsync EIO at the second commit. The commit written
+ *    commit in flight): fsync EIO at the second commit, its failure held
+ *    until the third commit's write was queued (fsync_eio_hold_writes). The commit written
  *    beside it completes without error and is still never acked
  *    (commits_after_failed); acked appends come first and consecutive,
  *    every later one INTERNAL or -EIO; after a reopen without faults the
@@ -721,11 +722,14 @@ static void case_overlapped(void)
 	static int rcs[BURST_APPENDS];
 	fprintf(stderr, "store_fault: fsync EIO with commits in flight together\n");
 	/* fdatasyncs: the roll's two, commit 1's, then commit 2's. */
-	struct sl_io_fault_plan plan = {.fsync_eio_at = ROLL_FSYNCS + 2};
+	/* Its failure waits until one more write was queued: the commit
+	 * after it is in flight beside it, whatever the timing. */
+	struct sl_io_fault_plan plan = {.fsync_eio_at = ROLL_FSYNCS + 2,
+					.fsync_eio_hold_writes = 1};
 	struct env e;
 	CHECK(env_init(&e, "fault-overlap"));
 	e.o.batch_bytes = 64u << 10;
-	e.o.commits_inflight = 3;
+	e.o.commits_inflight = 2;
 	CHECK(env_open(&e, &plan) == 0);
 	if (e.st == NULL)
 		return;

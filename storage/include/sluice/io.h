@@ -115,6 +115,11 @@ struct sl_io_fault_plan {
 	uint64_t write_enospc_at; /* ... with -ENOSPC */
 	uint64_t write_short_at;  /* ... with half its bytes written */
 	uint64_t fsync_eio_at;    /* the Nth fdatasync completes with -EIO */
+	/* With fsync_eio_at on a write_fsync: its fdatasync's failure is held
+	 * back after the write completed, until this many more writes were
+	 * queued (a younger commit beside it), at most 1 s. 0 = reported
+	 * at once. */
+	uint64_t fsync_eio_hold_writes;
 	uint64_t open_enospc_at;  /* the Nth open with O_CREAT fails -ENOSPC */
 	/* From the Nth queueing call on (write, write_fsync, fsync, openat,
 	 * fallocate; not poll_add), every one returns -EBUSY and has_room is

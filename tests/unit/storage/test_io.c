@@ -622,6 +622,57 @@ static void test_fault_fsync(void)
 	sl_io_destroy(io);
 }
 
+/*
+ * fsync_eio_hold_writes: the failing fsync of a write_fsync completes only
+ * after one more write was queued (and is then delivered before that
+ * write's own completions can be missed), however long the caller polls
+ * before; with no more writes it comes after at most the layer's bound.
+ */
+static void test_fault_fsync_hold(void)
+{
+	struct sl_io_fault_plan plan = {.fsync_eio_at = 1, .fsync_eio_hold_writes = 1};
+	static char buf[100];
+	struct sl_io *io = fault_new(&plan, 8);
+	int fd = open_file(io, "fhold");
+	struct op w1, f1, w2, f2;
+
+	memset(buf, 'h', sizeof(buf));
+	op_init(&w1);
+	op_init(&f1);
+	CHECK_EQ_U64(io->ops->write_fsync(io, fd, buf, 100, 0, -1, &w1.req, &f1.req), 0);
+	CHECK_EQ_U64(poll_n(io, 1), 1); /* the write */
+	CHECK(w1.calls == 1 && w1.req.res == 100);
+	CHECK_EQ_U64(io->ops->inflight(io), 1); /* the held fsync */
+	CHECK_EQ_U64(io->ops->poll(io, 0, 0), 0);
+	CHECK_EQ_U64(f1.calls, 0);
+	op_init(&w2);
+	op_init(&f2);
+	CHECK_EQ_U64(io->ops->write_fsync(io, fd, buf, 100, 100, -1, &w2.req, &f2.req), 0);
+	CHECK_EQ_U64(poll_n(io, 3), 3);
+	CHECK(f1.calls == 1 && f1.req.res == -EIO);
+	CHECK(w2.calls == 1 && w2.req.res == 100);
+	CHECK(f2.calls == 1 && f2.req.res == 0);
+	CHECK(f1.order < f2.order);
+	CHECK_EQ_U64(io->ops->inflight(io), 0);
+	sl_io_destroy(io);
+
+	/* Nothing more queued: the failure still comes, within the bound. */
+	io = fault_new(&plan, 8);
+	op_init(&w1);
+	op_init(&f1);
+	uint64_t t0 = now_ns();
+	CHECK_EQ_U64(io->ops->write_fsync(io, fd, buf, 100, 0, -1, &w1.req, &f1.req), 0);
+	while (f1.calls == 0 && now_ns() - t0 < 3 * SEC_NS) {
+		CHECK(io->ops->poll(io, 0, 0) >= 0);
+		usleep(1000);
+	}
+	CHECK(w1.calls == 1 && w1.req.res == 100);
+	CHECK(f1.calls == 1 && f1.req.res == -EIO);
+	CHECK(now_ns() - t0 >= SEC_NS / 2); /* held, not at once */
+	CHECK_EQ_U64(io->ops->close(io, fd), 0);
+	sl_io_destroy(io);
+}
+
 static void test_fault_open(void)
 {
 	struct sl_io_fault_plan plan = {.open_enospc_at = 2};
@@ -830,6 +881,7 @@ int main(void)
 	test_linked_cancel_short();
 	test_sync_calls();
 	test_fault_write_errors();
+	test_fault_fsync_hold();
 	test_fault_short();
 	test_fault_write_fsync_cancel();
 	test_fault_short_linked();
