@@ -792,6 +792,20 @@ static uint64_t allocated(const char *dir, const char *name, uint64_t *size)
 	return (uint64_t)sb.st_blocks * 512;
 }
 
+/* Open the store with options o, create stream `name` with one fsync
+ * shard, start the writer; its shard directory into shard_dir. */
+static uint32_t start_one_shard(const struct sl_store_options *o, const char *name,
+				struct sl_store **st, struct tu_writer *w, char *shard_dir,
+				size_t cap)
+{
+	CHECK(sl_store_open(o, st) == 0);
+	struct sl_meta_stream s = make_stream(name, SL_DURABILITY_FSYNC);
+	CHECK(sl_store_stream_create(*st, &s, 1) == 0);
+	snprintf(shard_dir, cap, "%s/shards/%u/0", o->data_dir, s.id);
+	tu_writer_start(w, *st, 0);
+	return s.id;
+}
+
 /*
  * storage.preallocate_mb: the active segment has space reserved past its
  * last batch (its size is still the end of that batch), and a segment
@@ -810,11 +824,8 @@ static void test_preallocate(void)
 	o.segment_bytes = 8u << 20;
 	o.batch_bytes = 64u << 10;
 	o.prealloc_bytes = 1u << 20;
-	CHECK(sl_store_open(&o, &st) == 0);
-	struct sl_meta_stream s = make_stream("prealloc", SL_DURABILITY_FSYNC);
-	CHECK(sl_store_stream_create(st, &s, 1) == 0);
-	snprintf(shard_dir, sizeof(shard_dir), "%s/shards/%u/0", dir, s.id);
-	tu_writer_start(&w, st, 0);
+	struct sl_meta_stream s = {
+	    .id = start_one_shard(&o, "prealloc", &st, &w, shard_dir, sizeof(shard_dir))};
 	append_at(st, s.id, 40, 1000, sl_clock_wall_ms());
 	CHECK(newest_seg(shard_dir, first, sizeof(first)) >= 1);
 	CHECK_EQ_U64(seg_count(shard_dir), 1);
@@ -885,11 +896,8 @@ static void test_preallocate_whole(void)
 	o.segment_bytes = 1u << 20;
 	o.batch_bytes = 64u << 10;
 	o.prealloc_bytes = 256u << 10;
-	CHECK(sl_store_open(&o, &st) == 0);
-	struct sl_meta_stream s = make_stream("prealloc-whole", SL_DURABILITY_FSYNC);
-	CHECK(sl_store_stream_create(st, &s, 1) == 0);
-	snprintf(shard_dir, sizeof(shard_dir), "%s/shards/%u/0", dir, s.id);
-	tu_writer_start(&w, st, 0);
+	struct sl_meta_stream s = {
+	    .id = start_one_shard(&o, "prealloc-whole", &st, &w, shard_dir, sizeof(shard_dir))};
 	append_at(st, s.id, 8, 1000, sl_clock_wall_ms());
 	CHECK(newest_seg(shard_dir, first, sizeof(first)) >= 1);
 	uint64_t alloc = allocated(shard_dir, first, &size);
@@ -932,10 +940,8 @@ static void overlapped_case(unsigned batches, unsigned bad, bool flag_last, bool
 	SL_ASSERT(batches <= SL_ARRAY_SIZE(offs) && bad < batches);
 	CHECK(tu_tmpdir(dir, sizeof(dir), "overlap") != NULL);
 	tu_options(&o, dir);
-	CHECK(sl_store_open(&o, &st) == 0);
-	struct sl_meta_stream s = make_stream("overlap", SL_DURABILITY_FSYNC);
-	CHECK(sl_store_stream_create(st, &s, 1) == 0);
-	tu_writer_start(&w, st, 0);
+	struct sl_meta_stream s = {
+	    .id = start_one_shard(&o, "overlap", &st, &w, shard_dir, sizeof(shard_dir))};
 	for (uint32_t i = 0; i < batches; i++) { /* one append, one commit, one batch each */
 		tu_append_init(&apps[i], s.id, 0, 300 + i, 2);
 		CHECK(sl_store_append(st, &apps[i].app) == 0);
@@ -944,7 +950,6 @@ static void overlapped_case(unsigned batches, unsigned bad, bool flag_last, bool
 	CHECK(tu_writer_stop(&w) == 0);
 	sl_store_close(st);
 
-	snprintf(shard_dir, sizeof(shard_dir), "%s/shards/%u/0", dir, s.id);
 	CHECK(newest_seg(shard_dir, name, sizeof(name)) == 1);
 	snprintf(path, sizeof(path), "%s/%s", shard_dir, name);
 	int fd = open(path, O_RDWR);

@@ -209,6 +209,16 @@ class SegmentCliTest(ExitAssertions, unittest.TestCase):
                          rf"\(checksum[^)]*\); "
                          rf"valid data follows at offset {self.off[2]}\n$")
 
+    def verify_flipped(self, data, at, name):
+        """`segment verify` of data with byte `at` flipped, written as name:
+        it must exit 1. Returns the path and the process."""
+        damaged = bytearray(data)
+        damaged[at] ^= 0x40
+        path = self.write(name, bytes(damaged))
+        proc = run("segment", "verify", path)
+        self.assert_exit(proc, 1)
+        return path, proc
+
     def test_verify_overlapped(self):
         # Batch 3 written while batch 2's commit was in flight: fine as it is,
         # and when batch 2 is damaged, a torn tail (never acked), as recovery
@@ -224,14 +234,11 @@ class SegmentCliTest(ExitAssertions, unittest.TestCase):
         batch_lines = [ln for ln in proc.stdout.splitlines() if ln.startswith("batch ")]
         self.assertEqual([ln.endswith(", overlapped") for ln in batch_lines],
                          [False, False, True])
-        data = bytearray(flagged)
-        data[self.off[1] + BATCH_HEADER_BYTES + 20] ^= 0x40  # batch 2's payload
-        path = self.write("overlapped-torn.seg", bytes(data))
-        proc = run("segment", "verify", path)
-        self.assert_exit(proc, 1)
+        path, proc = self.verify_flipped(flagged, self.off[1] + BATCH_HEADER_BYTES + 20,
+                                         "overlapped-torn.seg")  # batch 2's payload
         self.assertEqual(proc.stdout, f"{path}: torn tail at offset {self.off[1]} "
-                                      f"({len(data) - self.off[1]} bytes after the last good "
-                                      f"batch)\n")
+                                      f"({len(flagged) - self.off[1]} bytes after the last "
+                                      f"good batch)\n")
         proc = run("segment", "verify", "--json", path)
         problem = json.loads(proc.stdout)[0]["problem"]
         self.assertEqual((problem["kind"], problem["offset"], problem["valid_after"]),
@@ -239,11 +246,8 @@ class SegmentCliTest(ExitAssertions, unittest.TestCase):
         self.assertIn("1 batch(es) written while it was in flight", problem["reason"])
         # Batch 2 flagged instead of 3: batch 3 is not, so it is corruption.
         flagged, _ = build(overlapped=(1,))
-        data = bytearray(flagged)
-        data[self.off[0] + BATCH_HEADER_BYTES + 4] ^= 0x40  # batch 1's payload
-        path = self.write("overlapped-corrupt.seg", bytes(data))
-        proc = run("segment", "verify", path)
-        self.assert_exit(proc, 1)
+        path, proc = self.verify_flipped(flagged, self.off[0] + BATCH_HEADER_BYTES + 4,
+                                         "overlapped-corrupt.seg")  # batch 1's payload
         self.assertRegex(proc.stdout, rf"^{re.escape(path)}: corrupt batch at offset "
                                       rf"{self.off[0]} ")
 
