@@ -364,8 +364,12 @@ int sl_store_open(const struct sl_store_options *o, struct sl_store **out)
 		sl_store_close(st);
 		return rc;
 	}
-	SL_INFO(SUBSYS, "store open: %u shard(s), %u writer(s), batch %u KiB, segment %llu KiB%s",
+	SL_INFO(SUBSYS,
+		"store open: %u shard(s), %u writer(s), batch %u KiB x %u per shard (%u commit(s) "
+		"in flight), segment %llu KiB%s",
 		st->shard_count, st->opt.writers, st->opt.batch_bytes >> 10,
+		(st->opt.commits_inflight ? st->opt.commits_inflight : 1) + 1,
+		st->opt.commits_inflight ? st->opt.commits_inflight : 1,
 		(unsigned long long)(st->opt.segment_bytes >> 10),
 		st->opt.direct_io ? ", O_DIRECT" : "");
 	*out = st;
