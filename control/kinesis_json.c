@@ -329,13 +329,14 @@ bool kin_get_int(struct kin_call *c, json_t *obj, const char *name, int64_t *out
 		return false;
 	}
 	double d = json_is_integer(v) ? (double)json_integer_value(v) : json_real_value(v);
-	int64_t i = json_is_integer(v) ? (int64_t)json_integer_value(v) : (int64_t)d;
-	if (json_is_real(v) && d < 0 && (double)i != d)
-		i--; /* floor, as Coral truncates a fraction towards minus infinity */
+	/* The range first: converting a double beyond int64_t is undefined. */
 	if (d < (double)INT32_MIN || d > (double)INT32_MAX) {
 		type_error(c, "Numeric value (%.0f) out of range of int", d);
 		return false;
 	}
+	int64_t i = json_is_integer(v) ? (int64_t)json_integer_value(v) : (int64_t)d;
+	if (json_is_real(v) && d < 0 && (double)i != d)
+		i--; /* floor, as Coral truncates a fraction towards minus infinity */
 	*out = i;
 	return true;
 }
