@@ -101,11 +101,11 @@ struct opts {
 	double rate;
 	double loads[LOADS_MAX];
 	unsigned load_count;
-	int batch_kb;    /* -1: the configuration default */
-	int linger_us;   /* -1: the configuration default */
+	int batch_kb;         /* -1: the configuration default */
+	int linger_us;        /* -1: the configuration default */
 	int commits_inflight; /* -1: the configuration default */
-	int segment_mb;  /* -1: the configuration default */
-	int prealloc_mb; /* -1: the configuration default */
+	int segment_mb;       /* -1: the configuration default */
+	int prealloc_mb;      /* -1: the configuration default */
 	bool direct_io;
 };
 

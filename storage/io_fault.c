@@ -109,10 +109,10 @@ struct fault_io {
 	uint64_t torn_bytes;  /* bytes handed to inner, for torn_after_bytes */
 	bool torn;            /* the crossing write happened: drop the rest */
 	bool polling;
-	unsigned held;                   /* linked fsyncs held in slots */
-	struct sl_io_req *hold_req;      /* fsync_eio_hold_writes: the held failure */
+	unsigned held;              /* linked fsyncs held in slots */
+	struct sl_io_req *hold_req; /* fsync_eio_hold_writes: the held failure */
 	int hold_res;
-	uint64_t hold_until_writes;      /* released once stats.writes reaches it */
+	uint64_t hold_until_writes; /* released once stats.writes reaches it */
 	uint64_t hold_since_ns;
 	unsigned synthesized;            /* fsyncs completed from slot callbacks, this poll */
 	uint32_t ready_head, ready_tail; /* free-running */

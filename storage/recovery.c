@@ -15,11 +15,11 @@
  * tail — the last commit did not complete, so nothing there was acked — and
  * the file is truncated there (ftruncate + fdatasync) and the writer goes
  * on from there. So is a bad batch followed only by batches flagged
- * OVERLAPPED (at most SL_STORE_COMMITS_MAX - 1, later records): younger
+ * OVERLAPPED (at most SL_SEG_OVERLAPPED_MAX, later records): younger
  * commits that were in flight with the one that did not complete, at a
- * crash or its failed write; acks go in order, so none of them was acked. A newest segment whose header never became durable holds
- * no batch (the header is synced before the first batch is written) and is
- * removed.
+ * crash or its failed write; acks go in order, so none of them was acked.
+ * A newest segment whose header never became durable holds no batch (the
+ * header is synced before the first batch is written) and is removed.
  *
  * Dedupe entries (the ingest path's duplicate table after a restart): the
  * newest segment's are kept as it is scanned; when they do not fill the
@@ -167,9 +167,8 @@ static int judge(struct scan *s, struct sl_seg_scan *ss, uint64_t off, int why)
 	 * (acks go in order, each after its own fdatasync): a bad batch
 	 * followed only by such batches (OVERLAPPED) is a torn tail too. */
 	unsigned younger = 0;
-	int in_flight = sl_seg_scan_only_overlapped(ss, (uint64_t)later,
-						    sl_shard_seq(s->sh, s->next_lo),
-						    SL_SEG_OVERLAPPED_MAX, &younger);
+	int in_flight = sl_seg_scan_only_overlapped(
+	    ss, (uint64_t)later, sl_shard_seq(s->sh, s->next_lo), SL_SEG_OVERLAPPED_MAX, &younger);
 	if (in_flight < 0)
 		return in_flight;
 	if (in_flight) {

@@ -116,8 +116,8 @@ int64_t sl_seg_scan_find_valid(struct sl_seg_scan *s, uint64_t from)
 	return found;
 }
 
-int sl_seg_scan_only_overlapped(struct sl_seg_scan *s, uint64_t from, sl_u128 after,
-				unsigned max, unsigned *count)
+int sl_seg_scan_only_overlapped(struct sl_seg_scan *s, uint64_t from, sl_u128 after, unsigned max,
+				unsigned *count)
 {
 	struct sl_seg_batch b;
 	const uint8_t *bytes;

@@ -173,9 +173,9 @@ struct sl_shard {
 	uint64_t last_arrival_ms;
 	struct seg_active seg;
 	struct batch_buf bufs[SL_STORE_COMMITS_MAX + 1];
-	unsigned nbufs;         /* storage.commits_inflight + 1 */
-	int filling;            /* index into bufs, or -1 */
-	int inflight;           /* the oldest commit in flight (index), or -1 */
+	unsigned nbufs; /* storage.commits_inflight + 1 */
+	int filling;    /* index into bufs, or -1 */
+	int inflight;   /* the oldest commit in flight (index), or -1 */
 	/* Commits in flight, oldest first: they complete in any order and
 	 * are finished (acked, the watermark moved) in this order. */
 	int commit_q[SL_STORE_COMMITS_MAX];

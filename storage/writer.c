@@ -513,7 +513,8 @@ static void roll_queue(struct writer *w, struct sl_shard *sh)
 	}
 	case ROLL_ALLOC:
 		rc = prealloc_submit(w, sh, seg->roll_fd, 0,
-				     seg->roll_whole ? sh->st->opt.segment_bytes : 0, &seg->roll_req);
+				     seg->roll_whole ? sh->st->opt.segment_bytes : 0,
+				     &seg->roll_req);
 		seg->roll_pending = 1;
 		break;
 	default:
@@ -637,8 +638,8 @@ static int submit(struct writer *w, struct sl_shard *sh)
 	if (need_roll(sh, bb->len, sl_clock_wall_ms())) {
 		if (sh->seg.prealloc_len != 0 || sh->commit_n > 0)
 			return -EINPROGRESS; /* the segment's fallocate, commits first */
-		sh->seg.roll_whole = sh->seg.fd >= 0 &&
-				     sh->seg.size + bb->len > sh->st->opt.segment_bytes;
+		sh->seg.roll_whole =
+		    sh->seg.fd >= 0 && sh->seg.size + bb->len > sh->st->opt.segment_bytes;
 		roll_begin(w, sh, bb->first_lo);
 		return -EINPROGRESS;
 	}

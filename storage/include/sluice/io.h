@@ -120,7 +120,7 @@ struct sl_io_fault_plan {
 	 * queued (a younger commit beside it), at most 1 s. 0 = reported
 	 * at once. */
 	uint64_t fsync_eio_hold_writes;
-	uint64_t open_enospc_at;  /* the Nth open with O_CREAT fails -ENOSPC */
+	uint64_t open_enospc_at; /* the Nth open with O_CREAT fails -ENOSPC */
 	/* From the Nth queueing call on (write, write_fsync, fsync, openat,
 	 * fallocate; not poll_add), every one returns -EBUSY and has_room is
 	 * false: a queue that never drains again. */

@@ -59,7 +59,7 @@ int64_t sl_seg_scan_find_valid(struct sl_seg_scan *s, uint64_t from);
  * failed one before them, never acked (docs/formats/segment.md). 1 (and
  * *count), 0, or -errno. Moves s->off.
  */
-int sl_seg_scan_only_overlapped(struct sl_seg_scan *s, uint64_t from, sl_u128 after,
-				unsigned max, unsigned *count);
+int sl_seg_scan_only_overlapped(struct sl_seg_scan *s, uint64_t from, sl_u128 after, unsigned max,
+				unsigned *count);
 
 #endif /* SLUICE_SEGSCAN_H */

@@ -38,16 +38,16 @@ struct sl_shard;
 
 struct sl_store_options {
 	const char *data_dir;
-	uint32_t writers;        /* 1..64 */
-	uint64_t segment_bytes;  /* roll when a segment reaches this size */
-	uint64_t segment_age_ms; /* roll when the active segment is this old */
-	uint32_t batch_bytes;    /* a batch buffer; also the largest append */
-	uint32_t linger_us;      /* wait this long for more before submitting */
+	uint32_t writers;          /* 1..64 */
+	uint64_t segment_bytes;    /* roll when a segment reaches this size */
+	uint64_t segment_age_ms;   /* roll when the active segment is this old */
+	uint32_t batch_bytes;      /* a batch buffer; also the largest append */
+	uint32_t linger_us;        /* wait this long for more before submitting */
 	uint32_t commits_inflight; /* group commits a shard keeps in flight, 1..4 */
-	uint64_t prealloc_bytes; /* reserve this much ahead of the batches; 0: off */
-	uint32_t ring_slots;     /* per shard, power of two */
-	bool direct_io;          /* O_DIRECT segment writes (4 KiB padded) */
-	uint32_t tail_bytes;     /* per shard tail cache (newest batches); 0: none */
+	uint64_t prealloc_bytes;   /* reserve this much ahead of the batches; 0: off */
+	uint32_t ring_slots;       /* per shard, power of two */
+	bool direct_io;            /* O_DIRECT segment writes (4 KiB padded) */
+	uint32_t tail_bytes;       /* per shard tail cache (newest batches); 0: none */
 	/* Tests: make the writers' I/O through a fault layer with this plan
 	 * (NULL: real io_uring only). */
 	const struct sl_io_fault_plan *fault_plan;

@@ -1000,11 +1000,11 @@ static void overlapped_case(unsigned batches, unsigned bad, bool flag_last, bool
 
 static void test_recovery_overlapped(void)
 {
-	overlapped_case(3, 1, true, true);  /* one flagged batch after the bad one */
-	overlapped_case(6, 2, true, true);  /* three: the most in flight behind one */
-	overlapped_case(7, 2, true, false); /* four: more than can be in flight */
+	overlapped_case(3, 1, true, true);   /* one flagged batch after the bad one */
+	overlapped_case(6, 2, true, true);   /* three: the most in flight behind one */
+	overlapped_case(7, 2, true, false);  /* four: more than can be in flight */
 	overlapped_case(5, 2, false, false); /* the last one unflagged */
-	overlapped_case(4, 3, true, true);  /* the bad batch last: a plain torn tail */
+	overlapped_case(4, 3, true, true);   /* the bad batch last: a plain torn tail */
 }
 
 int main(void)
