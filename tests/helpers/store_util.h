@@ -42,6 +42,17 @@ static inline uint64_t tu_storage_counter(const char *name)
 	return UINT64_MAX;
 }
 
+/* The bytes of a file (at most cap), or 0. */
+static inline size_t tu_file_bytes(const char *path, uint8_t *buf, size_t cap)
+{
+	FILE *f = fopen(path, "rb");
+	if (f == NULL)
+		return 0;
+	size_t n = fread(buf, 1, cap, f);
+	fclose(f);
+	return n;
+}
+
 /* rm -rf dir */
 static inline void tu_rmtree(const char *dir)
 {

@@ -198,12 +198,7 @@ static size_t file_bytes(const char *dir, const char *name, uint8_t *buf, size_t
 {
 	char path[512];
 	snprintf(path, sizeof(path), "%.255s/%.31s", dir, name);
-	FILE *f = fopen(path, "rb");
-	if (f == NULL)
-		return 0;
-	size_t n = fread(buf, 1, cap, f);
-	fclose(f);
-	return n;
+	return tu_file_bytes(path, buf, cap);
 }
 
 /* Flip one bit of the byte at off in dir/name. */
@@ -264,6 +259,21 @@ static uint64_t segments(struct sl_store *st, uint32_t stream)
 	return ss.segments;
 }
 
+/* Reopen: every entry appended comes back, and the two sealed segments'
+ * indexes are (again) the bytes the writer saved. */
+static void reopen_same_idx(const struct sl_store_options *o, const char *sdir, char idxs[][32],
+			    uint8_t idx_before[2][64 << 10], const size_t idx_len[2])
+{
+	static uint8_t idx_after[64 << 10];
+	struct sl_store *st = reopen(o);
+	check_got_apps(0, app_count);
+	sl_store_close(st);
+	for (int i = 0; i < 2; i++) {
+		size_t n = file_bytes(sdir, idxs[i], idx_after, sizeof(idx_after));
+		CHECK(n == idx_len[i] && memcmp(idx_after, idx_before[i], n) == 0);
+	}
+}
+
 /*
  * Entries over three segments, the newest holding the last few: all come
  * back in log order, also without or with damaged indexes; a damaged
@@ -271,7 +281,7 @@ static uint64_t segments(struct sl_store *st, uint32_t stream)
  */
 static void test_rolled(void)
 {
-	static uint8_t idx_before[2][64 << 10], idx_after[64 << 10];
+	static uint8_t idx_before[2][64 << 10];
 	size_t idx_len[2];
 	char dir[64], sdir[256], segs[SEGS_MAX][32], idxs[SEGS_MAX][32];
 	struct sl_store_options o;
@@ -335,24 +345,12 @@ static void test_rolled(void)
 		snprintf(path, sizeof(path), "%.255s/%.31s", sdir, idxs[i]);
 		CHECK(unlink(path) == 0);
 	}
-	st = reopen(&o);
-	check_got_apps(0, app_count);
-	sl_store_close(st);
-	for (int i = 0; i < 2; i++) {
-		size_t n = file_bytes(sdir, idxs[i], idx_after, sizeof(idx_after));
-		CHECK(n == idx_len[i] && memcmp(idx_after, idx_before[i], n) == 0);
-	}
+	reopen_same_idx(&o, sdir, idxs, idx_before, idx_len);
 
 	/* Damaged indexes (an entry's bit): the same, and rewritten whole. */
 	for (int i = 0; i < 2; i++)
 		flip(sdir, idxs[i], 64 + 9);
-	st = reopen(&o);
-	check_got_apps(0, app_count);
-	sl_store_close(st);
-	for (int i = 0; i < 2; i++) {
-		size_t n = file_bytes(sdir, idxs[i], idx_after, sizeof(idx_after));
-		CHECK(n == idx_len[i] && memcmp(idx_after, idx_before[i], n) == 0);
-	}
+	reopen_same_idx(&o, sdir, idxs, idx_before, idx_len);
 
 	/* A damaged batch at the end of the previous segment: only the
 	 * newest segment's entries; the store opens and the shard writes. */

@@ -367,17 +367,6 @@ static void forget_views(struct sl_shard *sh)
 	pthread_mutex_unlock(&sh->read_lock);
 }
 
-/* The bytes of a file (at most cap), or 0. */
-static size_t file_bytes(const char *path, uint8_t *buf, size_t cap)
-{
-	FILE *f = fopen(path, "rb");
-	if (f == NULL)
-		return 0;
-	size_t n = fread(buf, 1, cap, f);
-	fclose(f);
-	return n;
-}
-
 static void test_retention(void)
 {
 	char dir[64];
@@ -485,7 +474,7 @@ static void test_writer_index(void)
 	sl_seg_file_name(name, sizeof(name), base);
 	snprintf(path, sizeof(path), "%s/shards/%u/0/%.*sidx", dir, s.id, (int)strlen(name) - 3,
 		 name);
-	size_t wlen = file_bytes(path, wbytes, sizeof(wbytes));
+	size_t wlen = tu_file_bytes(path, wbytes, sizeof(wbytes));
 	CHECK(wlen > 64);
 	uint32_t entries = (uint32_t)wbytes[8] << 24 | (uint32_t)wbytes[9] << 16 |
 			   (uint32_t)wbytes[10] << 8 | wbytes[11];
@@ -511,7 +500,7 @@ static void test_writer_index(void)
 	forget_views(sh);
 	CHECK_EQ_U64(count_records(st, s.id, NULL), 151 * 8);
 	CHECK(scanned_batches(sh) > scans);
-	size_t rlen = file_bytes(path, rbytes, sizeof(rbytes));
+	size_t rlen = tu_file_bytes(path, rbytes, sizeof(rbytes));
 	CHECK_EQ_U64(rlen, wlen);
 	CHECK(memcmp(rbytes, wbytes, wlen) == 0);
 	CHECK(tu_writer_stop(&w) == 0);
