@@ -6,7 +6,7 @@
  *
  * Who touches what:
  * - writer-owned (one writer thread per shard, no locks): next_lo, seg,
- *   bufs, filling/inflight, held, last_arrival_ms.
+ *   bufs, filling, commit_q/commit_head/commit_n, held, last_arrival_ms.
  * - published by the writer, read anywhere with acquire loads:
  *   visible_lo, error, bytes_total, segments.
  * - reader-side cache (segment list and sparse index), guarded by
@@ -175,7 +175,6 @@ struct sl_shard {
 	struct batch_buf bufs[SL_STORE_COMMITS_MAX + 1];
 	unsigned nbufs; /* storage.commits_inflight + 1 */
 	int filling;    /* index into bufs, or -1 */
-	int inflight;   /* the oldest commit in flight (index), or -1 */
 	/* Commits in flight, oldest first: they complete in any order and
 	 * are finished (acked, the watermark moved) in this order. */
 	int commit_q[SL_STORE_COMMITS_MAX];

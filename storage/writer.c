@@ -163,7 +163,6 @@ int sl_shard_buffers_init(struct sl_shard *sh, uint32_t cap)
 		bb->sh = sh;
 	}
 	sh->filling = -1;
-	sh->inflight = -1;
 	sh->commit_head = sh->commit_n = 0;
 	struct seg_view *v = &sh->seg.idx;
 	*v = (struct seg_view){.fd = -1};
@@ -284,7 +283,7 @@ static void index_seal(struct sl_shard *sh)
 {
 	struct seg_active *seg = &sh->seg;
 	struct seg_view *v = &seg->idx;
-	SL_ASSERT(sh->inflight == -1);
+	SL_ASSERT(sh->commit_n == 0);
 	if (!seg->idx_whole || v->scanned != seg->size || v->idx_count == 0) {
 		char name[32];
 		sl_seg_file_name(name, sizeof(name), sl_shard_seq(sh, seg->base_lo));
@@ -310,7 +309,6 @@ static void commit_finish(struct batch_buf *bb)
 	SL_ASSERT(sh->commit_n > 0 && sh->commit_q[sh->commit_head] == (int)(bb - sh->bufs));
 	sh->commit_head = (sh->commit_head + 1) % SL_STORE_COMMITS_MAX;
 	sh->commit_n--;
-	sh->inflight = sh->commit_n > 0 ? sh->commit_q[sh->commit_head] : -1;
 	struct writer *w = shard_writer(sh);
 	uint64_t us = (sl_clock_mono_ns() - bb->submit_ns) / SL_NS_PER_US;
 	wc_add(w, SC_COMMITS, 1);
@@ -554,7 +552,7 @@ static void roll_begin(struct writer *w, struct sl_shard *sh, uint64_t base_lo)
 	struct seg_active *seg = &sh->seg;
 	struct batch_buf *bb = &sh->bufs[sh->filling];
 
-	SL_ASSERT(sh->inflight == -1 && seg->roll_step == ROLL_NONE && seg->prealloc_len == 0);
+	SL_ASSERT(sh->commit_n == 0 && seg->roll_step == ROLL_NONE && seg->prealloc_len == 0);
 	if (seg->fd >= 0) {
 		index_seal(sh);
 		/* Space reserved past the last batch goes back (a roll by age,
@@ -675,7 +673,6 @@ static int submit(struct writer *w, struct sl_shard *sh)
 	sh->seg.size += bb->len;
 	sh->commit_q[(sh->commit_head + sh->commit_n) % SL_STORE_COMMITS_MAX] = sh->filling;
 	sh->commit_n++;
-	sh->inflight = sh->commit_q[sh->commit_head];
 	sh->filling = -1;
 	return 0;
 }
@@ -920,7 +917,7 @@ static void release_removed(struct writer *w)
 {
 	for (uint32_t i = 0; i < w->shard_count;) {
 		struct sl_shard *sh = w->shards[i];
-		if (!__atomic_load_n(&sh->removed, __ATOMIC_ACQUIRE) || sh->inflight >= 0 ||
+		if (!__atomic_load_n(&sh->removed, __ATOMIC_ACQUIRE) || sh->commit_n > 0 ||
 		    sh->seg.roll_step != ROLL_NONE || sh->seg.prealloc_len != 0 ||
 		    sh->filling >= 0 || sl_ring_count(sh->ring) > 0) {
 			i++;
@@ -1018,7 +1015,7 @@ static bool writer_busy(const struct writer *w)
 		return true;
 	for (uint32_t i = 0; i < w->shard_count; i++) {
 		const struct sl_shard *sh = w->shards[i];
-		if (sh->held || sh->filling >= 0 || sh->inflight >= 0 ||
+		if (sh->held || sh->filling >= 0 || sh->commit_n > 0 ||
 		    sh->seg.roll_step != ROLL_NONE || sh->seg.prealloc_len != 0 ||
 		    sl_ring_count(sh->ring) > 0)
 			return true;
