@@ -165,6 +165,8 @@ struct result {
 };
 
 static uint8_t *g_data;
+static cpu_set_t g_cpus; /* the process's CPUs, before any pinning */
+static bool g_cpus_ok;
 
 /* ---- histogram ---- */
 
@@ -289,13 +291,15 @@ static void *writer_main(void *p)
 /*
  * As sluiced lays threads out (docs/ARCHITECTURE.md): the producer, like an
  * RX lcore, on the last CPU; the writer on the others. With one CPU, or
- * SL_BENCH_NO_PIN set, nothing is pinned.
+ * SL_BENCH_NO_PIN set, nothing is pinned. The CPUs are the process's own,
+ * read once before the first run pinned this thread: a sweep's later runs
+ * would otherwise see only the producer's CPU and leave their writer on
+ * it too.
  */
 static void pin_threads(pthread_t writer)
 {
-	cpu_set_t all, prod, rest;
-	if (getenv("SL_BENCH_NO_PIN") != NULL || sched_getaffinity(0, sizeof(all), &all) != 0 ||
-	    CPU_COUNT(&all) < 2)
+	cpu_set_t all = g_cpus, prod, rest;
+	if (getenv("SL_BENCH_NO_PIN") != NULL || !g_cpus_ok || CPU_COUNT(&all) < 2)
 		return;
 	int last = -1;
 	for (int c = 0; c < CPU_SETSIZE; c++)
@@ -769,6 +773,7 @@ int main(int argc, char **argv)
 	/* Deadlines to the microsecond: the default 50 us slack would pace
 	 * the latency runs in lumps. */
 	prctl(PR_SET_TIMERSLACK, 1000UL, 0, 0, 0);
+	g_cpus_ok = sched_getaffinity(0, sizeof(g_cpus), &g_cpus) == 0;
 	g_data = malloc(DATA_BYTES);
 	if (g_data == NULL)
 		return 1;
