@@ -135,6 +135,17 @@ static void env_create_stream(struct env *e)
 	e->stream = s.id;
 }
 
+/* env_open with plan, then the stream: false (a failed check said why)
+ * when the store did not open. */
+static bool env_start(struct env *e, const struct sl_io_fault_plan *plan)
+{
+	CHECK(env_open(e, plan) == 0);
+	if (e->st == NULL)
+		return false;
+	env_create_stream(e);
+	return true;
+}
+
 /* Stop the writer and close the store. */
 static void env_close(struct env *e)
 {
@@ -335,10 +346,8 @@ static void case_one_fault(enum fault_kind kind)
 	static struct tu_append a[FAULT_AT + 1];
 	struct env e;
 	CHECK(env_init(&e, "fault"));
-	CHECK(env_open(&e, &plan) == 0);
-	if (e.st == NULL)
+	if (!env_start(&e, &plan))
 		return;
-	env_create_stream(&e);
 
 	/* Appends 1..4: acked, consecutive. */
 	sl_u128 acked_end = 0;
@@ -433,10 +442,8 @@ static void case_roll_enospc(void)
 	CHECK(env_init(&e, "fault-roll"));
 	e.o.batch_bytes = 64u << 10;
 	e.o.segment_bytes = 72u << 10;
-	CHECK(env_open(&e, &plan) == 0);
-	if (e.st == NULL)
+	if (!env_start(&e, &plan))
 		return;
-	env_create_stream(&e);
 
 	/* The append that rolls: the first whose batch would take the
 	 * segment past segment_bytes (writer.c need_roll). */
@@ -654,10 +661,8 @@ static void case_random(uint64_t seed)
 		(unsigned long long)seed, (unsigned long long)plan.write_eio_at);
 	struct env e;
 	CHECK(env_init(&e, "fault-rand"));
-	CHECK(env_open(&e, &plan) == 0);
-	if (e.st == NULL)
+	if (!env_start(&e, &plan))
 		return;
-	env_create_stream(&e);
 
 	/* Groups of 1..4 appends in flight together: each group is at least
 	 * one commit, so the fault is reached. */
@@ -730,10 +735,8 @@ static void case_overlapped(void)
 	CHECK(env_init(&e, "fault-overlap"));
 	e.o.batch_bytes = 64u << 10;
 	e.o.commits_inflight = 2;
-	CHECK(env_open(&e, &plan) == 0);
-	if (e.st == NULL)
+	if (!env_start(&e, &plan))
 		return;
-	env_create_stream(&e);
 	for (int i = 0; i < BURST_APPENDS; i++) {
 		struct tu_append *t = &b[i].t;
 		tu_append_init(t, e.stream, 0, 700 + (uint64_t)i, 1);
@@ -842,10 +845,8 @@ static void run_roll_stuck(uint64_t arg)
 	static struct tu_append a;
 	struct env e;
 	CHECK(env_init(&e, "fault-roll-busy"));
-	CHECK(env_open(&e, &plan) == 0);
-	if (e.st == NULL)
+	if (!env_start(&e, &plan))
 		return;
-	env_create_stream(&e);
 	tu_append_init(&a, e.stream, 0, 800, 1);
 	CHECK(sl_store_append(e.st, &a.app) == 0);
 	CHECK(!tu_wait(&a, 200)); /* behind the roll */
@@ -873,10 +874,8 @@ static void run_roll_step(uint64_t arg)
 	static struct tu_append a[3];
 	struct env e;
 	CHECK(env_init(&e, "fault-roll-step"));
-	CHECK(env_open(&e, &plan) == 0);
-	if (e.st == NULL)
+	if (!env_start(&e, &plan))
 		return;
-	env_create_stream(&e);
 	sl_u128 first = env_status(&e).visible_seq; /* the shard's first seq */
 	tu_append_init(&a[0], e.stream, 0, 700, 2);
 	CHECK(append_one(&e, &a[0]) == SL_APPEND_INTERNAL);
